@@ -1,0 +1,26 @@
+#!/usr/bin/env node
+// `pupil <command> ...`: each command lives in its own file under src/cli/commands/ and is
+// loaded only when used.
+const commands: Record<string, { summary: string; load: () => Promise<{ main: (argv: string[]) => Promise<number> }> }> = {
+  data: { summary: 'inspect a dataset: pupil data inspect FILE [--format F] [--tokenizer DIR]', load: () => import('./commands/data.ts') },
+};
+
+function usage(): string {
+  return ['usage: pupil <command> [options]', '', 'commands:', ...Object.entries(commands).map(([n, c]) => `  ${n.padEnd(8)} ${c.summary}`)].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h') {
+    console.log(usage());
+    return name ? 0 : 2;
+  }
+  const cmd = commands[name];
+  if (!cmd) {
+    console.error(`pupil: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  return (await cmd.load()).main(rest);
+}
+
+process.exitCode = await main(process.argv.slice(2));

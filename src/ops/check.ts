@@ -1,0 +1,41 @@
+import { OpError } from '../gpu/errors.ts';
+import { numel, shapeStr, type DType, type Tensor } from '../gpu/tensor.ts';
+
+// Argument checks every op runs before it builds a dispatch, so bad input fails with a message
+// that names the op, the argument and the shapes, and never reaches the GPU.
+
+export function expectDType(op: string, name: string, t: Tensor, ...allowed: DType[]): void {
+  if (!allowed.includes(t.dtype)) throw new OpError(op, `${name} (${t.label}) has dtype ${t.dtype}, expected ${allowed.join(' or ')}`);
+}
+
+/** `shape` may contain -1 for "any size"; returns the actual sizes. */
+export function expectShape(op: string, name: string, t: Tensor, shape: readonly number[]): readonly number[] {
+  const ok = t.shape.length === shape.length && shape.every((d, i) => d === -1 || d === t.shape[i]);
+  if (!ok) throw new OpError(op, `${name} (${t.label}) has shape ${shapeStr(t.shape)}, expected ${shapeStr(shape.map((d) => (d === -1 ? '*' : d)) as never)}`);
+  return t.shape;
+}
+
+export function expectRank(op: string, name: string, t: Tensor, ...ranks: number[]): void {
+  if (!ranks.includes(t.shape.length)) throw new OpError(op, `${name} (${t.label}) has shape ${shapeStr(t.shape)}, expected rank ${ranks.join(' or ')}`);
+}
+
+export function expectSameShape(op: string, names: string[], ...ts: Tensor[]): void {
+  const first = ts[0];
+  ts.forEach((t, i) => {
+    if (t.shape.length !== first.shape.length || t.shape.some((d, j) => d !== first.shape[j])) {
+      throw new OpError(op, `${names[i]} (${t.label}) has shape ${shapeStr(t.shape)} but ${names[0]} has ${shapeStr(first.shape)}`);
+    }
+  });
+}
+
+export function expectNumel(op: string, name: string, t: Tensor, n: number): void {
+  if (numel(t.shape) !== n) throw new OpError(op, `${name} (${t.label}) has ${numel(t.shape)} elements (shape ${shapeStr(t.shape)}), expected ${n}`);
+}
+
+export function expectPositiveInt(op: string, name: string, v: number): void {
+  if (!Number.isInteger(v) || v <= 0) throw new OpError(op, `${name} must be a positive integer, got ${v}`);
+}
+
+export function ceilDiv(a: number, b: number): number {
+  return Math.ceil(a / b);
+}
