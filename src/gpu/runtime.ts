@@ -103,6 +103,8 @@ export class Runtime {
 
   /** Rejects instead of hanging if the device is lost while `p` is pending. */
   guard<T>(p: Promise<T>): Promise<T> {
+    // Once the device is lost, `p` may still reject (an AbortError from mapAsync): that is not news.
+    p.catch(() => {});
     if (this.lostError) return Promise.reject(this.lostError);
     return Promise.race([p, this.lost]);
   }
