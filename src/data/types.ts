@@ -16,6 +16,8 @@ export interface SourceRef {
   /** Index of the record in the file (0-based), and of the example within an expanded record. */
   record: number;
   sub?: number;
+  /** Set for Parquet, which has no lines: `line` is then the 1-based row number. */
+  unit?: 'row';
 }
 
 /** A conversation; Alpaca records keep their fields so the Alpaca prompt can render them exactly. */
@@ -51,6 +53,8 @@ export interface Rejection {
     | 'unknown-role'
     | 'too-long'
     | 'no-trainable-tokens'
+    /** The chat template failed to render, or its renderings could not be split into messages. */
+    | 'template-error'
     | 'unrecognised-format';
   field?: string;
   message: string;
