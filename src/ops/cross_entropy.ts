@@ -1,0 +1,98 @@
+// Softmax cross-entropy over a chunk of rows, forward and backward in one pass (see
+// shaders/cross_entropy.wgsl). The (N, V) logits of a whole batch never exist at once: the model
+// computes R rows of logits, calls `crossEntropy` on them with `rowOffset`, and reuses the buffer.
+//
+// Letters: N = rows of the whole batch (B·T tokens), R = rows in this chunk, V = vocabulary.
+
+import { OpError } from '../gpu/errors.ts';
+import { grid, type Dispatch, type Runtime } from '../gpu/runtime.ts';
+import { byteSize, type Tensor } from '../gpu/tensor.ts';
+import code from '../../shaders/cross_entropy.wgsl?raw';
+import { expectDType, expectPositiveInt, expectRank, expectShape } from './check.ts';
+
+const OP = 'crossEntropy';
+const WG = 256;
+
+/** Targets equal to this contribute no loss, no gradient and no accuracy (as in PyTorch). */
+export const IGNORE_INDEX = -100;
+
+export interface CrossEntropyArgs {
+  /** (R, V) f32: the chunk's logits; overwritten in place with dlogits unless `evaluate`. */
+  logits: Tensor;
+  /** (N) i32: targets of all rows; the chunk reads targets[rowOffset + r]. */
+  targets: Tensor;
+  /** First row of the chunk within the N rows. */
+  rowOffset: number;
+  /** (N) f32: receives −log p(target) at rowOffset + r (0 for ignored rows, NaN for targets outside [0, V)). */
+  losses: Tensor;
+  /** (N) f32, optional: receives 1 where argmax == target, else 0 (0 for ignored rows). */
+  correct?: Tensor;
+  /**
+   * (1) f32: multiplies the gradient. The trainer writes 1 / countTargets(whole accumulated batch)
+   * there, so the loss is a mean over the accumulated batch rather than per micro-batch.
+   * Required unless `evaluate`.
+   */
+  gradScale?: Tensor;
+  /** Loss (and accuracy) only: the logits are left untouched and gradScale is not needed. */
+  evaluate?: boolean;
+}
+
+/** dlogits = (softmax(logits) − onehot(target)) · gradScale, in place; per-row loss and accuracy. */
+export function crossEntropy(rt: Runtime, a: CrossEntropyArgs): Dispatch[] {
+  expectDType(OP, 'logits', a.logits, 'f32');
+  expectRank(OP, 'logits', a.logits, 2);
+  const [R, V] = a.logits.shape;
+  expectPositiveInt(OP, 'logits rows (R)', R);
+  expectPositiveInt(OP, 'vocabulary (V)', V);
+  expectDType(OP, 'targets', a.targets, 'i32');
+  expectRank(OP, 'targets', a.targets, 1);
+  const N = a.targets.shape[0];
+  expectPositiveInt(OP, 'targets length (N)', N);
+  expectDType(OP, 'losses', a.losses, 'f32');
+  expectShape(OP, 'losses', a.losses, [N]);
+  if (a.correct) {
+    expectDType(OP, 'correct', a.correct, 'f32');
+    expectShape(OP, 'correct', a.correct, [N]);
+  }
+  if (!Number.isInteger(a.rowOffset) || a.rowOffset < 0 || a.rowOffset + R > N) {
+    throw new OpError(OP, `rows [${a.rowOffset}, ${a.rowOffset + R}) of the chunk (logits ${a.logits.label} has R = ${R}) do not fit in the N = ${N} targets (${a.targets.label})`);
+  }
+  if (!a.evaluate) {
+    if (!a.gradScale) throw new OpError(OP, 'gradScale (a (1) f32 tensor) is required unless evaluate is set');
+    expectDType(OP, 'gradScale', a.gradScale, 'f32');
+    expectShape(OP, 'gradScale', a.gradScale, [1]);
+  }
+  if (R * V >= 2 ** 32) throw new OpError(OP, `logits (${a.logits.label}) has ${R * V} elements: indices must fit in 32 bits; use smaller chunks`);
+  const used = [a.logits, a.targets, a.losses, ...(a.correct ? [a.correct] : []), ...(!a.evaluate && a.gradScale ? [a.gradScale] : [])];
+  for (const t of used) fits(rt, t);
+
+  const variant = `${a.evaluate ? 'eval' : 'train'}${a.correct ? '_acc' : ''}`;
+  const bindings: Record<number, Tensor> = { 1: a.logits, 2: a.targets, 3: a.losses };
+  if (a.correct) bindings[4] = a.correct;
+  if (!a.evaluate) bindings[5] = a.gradScale!;
+  return [
+    rt.kernel({
+      key: { kernel: 'cross_entropy', variant, dtype: 'f32', constants: { WG } },
+      code,
+      entryPoint: variant,
+      bindings,
+      params: [['u32', R], ['u32', V], ['u32', a.rowOffset]],
+      workgroups: grid(R),
+    }),
+  ];
+}
+
+/** Rows that count towards the loss (target ≠ −100): the trainer's gradScale is 1 / this. */
+export function countTargets(targets: Int32Array): number {
+  let n = 0;
+  for (let i = 0; i < targets.length; i++) if (targets[i] !== IGNORE_INDEX) n++;
+  return n;
+}
+
+function fits(rt: Runtime, t: Tensor): void {
+  try {
+    rt.checkBindingSize(t.label, t.shape, byteSize(t));
+  } catch (e) {
+    throw new OpError(OP, (e as Error).message);
+  }
+}
