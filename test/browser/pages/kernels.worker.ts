@@ -1,5 +1,5 @@
 // Inside a Worker in Chromium: acquire the device from navigator.gpu and run each kernel case
-// against its float64 reference. Posts [{ name, maxError, tol, ok }] or { error }.
+// against its float64 reference. Posts { features, results: [{ name, checks, ok }] } or { error }.
 import { Runtime } from '../../../src/gpu/runtime.ts';
 import { cases } from './kernel-cases.ts';
 
@@ -8,10 +8,12 @@ try {
   const results = [];
   for (const c of cases) {
     try {
-      const r = await c.run(rt);
-      results.push({ name: c.name, ...r, ok: r.maxError <= r.tol && rt.errors.length === 0, gpuErrors: rt.errors.splice(0) });
+      const checks = await c.run(rt);
+      await rt.sync();
+      const gpuErrors = rt.errors.splice(0);
+      results.push({ name: c.name, checks, gpuErrors, ok: checks.length > 0 && checks.every((k) => k.maxError <= k.tol) && gpuErrors.length === 0 });
     } catch (e) {
-      results.push({ name: c.name, maxError: Infinity, tol: 0, ok: false, error: String((e as Error).stack ?? e) });
+      results.push({ name: c.name, ok: false, error: String((e as Error).stack ?? e) });
     }
   }
   postMessage({ features: rt.features, results });
