@@ -16,6 +16,20 @@ export interface Dispatch {
   readonly owned: GPUBuffer[];
 }
 
+/**
+ * Buffer commands that a planned step needs between dispatches: copying a tensor (into a KV
+ * cache, a saved activation) and zeroing one (gradients at the start of an accumulated batch).
+ */
+export interface BufferCommand {
+  readonly kind: 'copy' | 'clear';
+  readonly label: string;
+  readonly dst: Tensor;
+  readonly src?: Tensor;
+}
+
+/** What `run` encodes: compute dispatches and buffer commands, in order. */
+export type Step = Dispatch | BufferCommand;
+
 /** A uniform parameter: its WGSL type and value. Every field is one 4-byte word, in struct order. */
 export type Param = ['u32' | 'i32' | 'f32', number];
 
@@ -143,9 +157,7 @@ export class Runtime {
 
   /** Fills the tensor with zeros (encoded now, in order with other submitted work). */
   zero(t: Tensor): void {
-    const enc = this.device.createCommandEncoder({ label: `zero ${t.label}` });
-    enc.clearBuffer(t.buffer, t.byteOffset, byteSize(t));
-    this.device.queue.submit([enc.finish()]);
+    this.run(this.clear(t), `zero ${t.label}`);
   }
 
   /** Reads a tensor back: f32 and f16 as Float32Array, i32 as Int32Array, u32 as Uint32Array. */
@@ -209,36 +221,53 @@ export class Runtime {
    * Encodes the dispatches in order into one compute pass (one pass each while profiling) and
    * submits them. Writes of one dispatch are visible to the next.
    */
-  run(dispatches: Dispatch | readonly Dispatch[], label = 'run'): void {
-    const list = Array.isArray(dispatches) ? (dispatches as readonly Dispatch[]) : [dispatches as Dispatch];
+  run(steps: Step | readonly Step[], label = 'run'): void {
+    const list = Array.isArray(steps) ? (steps as readonly Step[]) : [steps as Step];
     const enc = this.device.createCommandEncoder({ label });
-    if (this.profiler) {
-      for (const d of list) {
-        const pass = enc.beginComputePass({ label: d.label, timestampWrites: this.profiler.next(d.label) });
-        encodeOne(pass, d);
-        pass.end();
+    let pass: GPUComputePassEncoder | undefined;
+    for (const s of list) {
+      if ('kind' in s) {
+        pass?.end();
+        pass = undefined;
+        encodeCommand(enc, s);
+      } else if (this.profiler) {
+        const p = enc.beginComputePass({ label: s.label, timestampWrites: this.profiler.next(s.label) });
+        encodeOne(p, s);
+        p.end();
+      } else {
+        pass ??= enc.beginComputePass({ label });
+        encodeOne(pass, s);
       }
-      const finish = this.profiler.finish(enc);
-      this.device.queue.submit([enc.finish()]);
-      if (finish) this.pendingProfiles.push(this.guard(finish()));
-    } else {
-      const pass = enc.beginComputePass({ label });
-      for (const d of list) encodeOne(pass, d);
-      pass.end();
-      this.device.queue.submit([enc.finish()]);
     }
+    pass?.end();
+    const finish = this.profiler?.finish(enc);
+    this.device.queue.submit([enc.finish()]);
+    if (finish) this.pendingProfiles.push(this.guard(finish()));
+  }
+
+  /** A step that copies `src` into `dst` (same byte size; views at offsets allowed). */
+  copy(dst: Tensor, src: Tensor, label = `copy ${src.label} -> ${dst.label}`): BufferCommand {
+    if (byteSize(src) !== byteSize(dst)) {
+      throw new Error(`${label}: ${src.label} ${shapeStr(src.shape)} ${src.dtype} and ${dst.label} ${shapeStr(dst.shape)} ${dst.dtype} differ in size`);
+    }
+    return { kind: 'copy', label, dst, src };
+  }
+
+  /** A step that zeroes `dst`. */
+  clear(dst: Tensor, label = `clear ${dst.label}`): BufferCommand {
+    return { kind: 'clear', label, dst };
   }
 
   /** Runs dispatches once and frees what they own: for one-off (eager) use. */
-  once(dispatches: Dispatch | readonly Dispatch[], label = 'once'): void {
+  once(dispatches: Step | readonly Step[], label = 'once'): void {
     this.run(dispatches, label);
     this.release(dispatches);
   }
 
   /** Destroys the uniform buffers the dispatches own (safe right after submit). */
-  release(dispatches: Dispatch | readonly Dispatch[]): void {
-    const list = Array.isArray(dispatches) ? (dispatches as readonly Dispatch[]) : [dispatches as Dispatch];
-    for (const d of list) for (const b of d.owned) b.destroy();
+  release(steps: Step | readonly Step[]): void {
+    const list = Array.isArray(steps) ? (steps as readonly Step[]) : [steps as Step];
+    for (const d of list) if (!('kind' in d)) for (const b of d.owned) b.destroy();
   }
 
   /** Resolves when the GPU has finished everything submitted so far (rejects if the device is lost). */
@@ -276,6 +305,11 @@ export class Runtime {
     this.pool.trim();
     this.device.destroy();
   }
+}
+
+function encodeCommand(enc: GPUCommandEncoder, c: BufferCommand): void {
+  if (c.kind === 'clear') enc.clearBuffer(c.dst.buffer, c.dst.byteOffset, byteSize(c.dst));
+  else enc.copyBufferToBuffer(c.src!.buffer, c.src!.byteOffset, c.dst.buffer, c.dst.byteOffset, byteSize(c.dst));
 }
 
 function encodeOne(pass: GPUComputePassEncoder, d: Dispatch): void {

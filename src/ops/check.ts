@@ -1,5 +1,5 @@
 import { OpError } from '../gpu/errors.ts';
-import { numel, shapeStr, type DType, type Tensor } from '../gpu/tensor.ts';
+import { BYTES, numel, shapeStr, type DType, type Tensor } from '../gpu/tensor.ts';
 
 // Argument checks every op runs before it builds a dispatch, so bad input fails with a message
 // that names the op, the argument and the shapes, and never reaches the GPU.
@@ -38,4 +38,30 @@ export function expectPositiveInt(op: string, name: string, v: number): void {
 
 export function ceilDiv(a: number, b: number): number {
   return Math.ceil(a / b);
+}
+
+/**
+ * WebGPU rejects a dispatch whose writable binding overlaps another binding of the same buffer;
+ * this names the op and the arguments instead. The first `written` tensors are the ones the op
+ * writes; read-only tensors may share memory with each other.
+ */
+export function expectNoAlias(op: string, written: number, names: string[], ...ts: Tensor[]): void {
+  for (let i = 0; i < Math.min(written, ts.length); i++) {
+    for (let j = i + 1; j < ts.length; j++) {
+      const a = ts[i], b = ts[j];
+      if (a.buffer !== b.buffer) continue;
+      const aEnd = a.byteOffset + numel(a.shape) * BYTES[a.dtype];
+      const bEnd = b.byteOffset + numel(b.shape) * BYTES[b.dtype];
+      if (a.byteOffset < bEnd && b.byteOffset < aEnd) throw new OpError(op, `${names[i]} (${a.label}) and ${names[j]} (${b.label}) overlap in the same buffer; they must be distinct`);
+    }
+  }
+}
+
+/** Rejects tensors larger than one storage binding may be on this device. */
+export function expectBindable(op: string, limits: GPUSupportedLimits, names: string[], ...ts: Tensor[]): void {
+  const max = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+  ts.forEach((t, i) => {
+    const bytes = numel(t.shape) * BYTES[t.dtype];
+    if (bytes > max) throw new OpError(op, `${names[i]} (${t.label}) of shape ${shapeStr(t.shape)} needs ${bytes} bytes, over this device's limit of ${max} bytes per binding (maxStorageBufferBindingSize)`);
+  });
 }

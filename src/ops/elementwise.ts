@@ -1,7 +1,7 @@
 import { grid, type Dispatch, type Runtime } from '../gpu/runtime.ts';
 import { numel, type Tensor } from '../gpu/tensor.ts';
 import code from '../../shaders/elementwise.wgsl?raw';
-import { ceilDiv, expectDType, expectSameShape } from './check.ts';
+import { ceilDiv, expectDType, expectNoAlias, expectSameShape } from './check.ts';
 
 const WG = 256;
 
@@ -27,6 +27,7 @@ export function fill(rt: Runtime, y: Tensor, value: number): Dispatch {
 export function scale(rt: Runtime, y: Tensor, x: Tensor, alpha: number): Dispatch {
   expectDType('scale', 'x', x, 'f32');
   expectSameShape('scale', ['y', 'x'], y, x);
+  expectNoAlias('scale', 1, ['y', 'x'], y, x);
   return elementwise(rt, 'scale', alpha, { 1: y, 2: x });
 }
 
@@ -34,6 +35,7 @@ export function scale(rt: Runtime, y: Tensor, x: Tensor, alpha: number): Dispatc
 export function axpy(rt: Runtime, y: Tensor, x: Tensor, alpha = 1): Dispatch {
   expectDType('axpy', 'x', x, 'f32');
   expectSameShape('axpy', ['y', 'x'], y, x);
+  expectNoAlias('axpy', 1, ['y', 'x'], y, x);
   return elementwise(rt, 'axpy', alpha, { 1: y, 2: x });
 }
 
@@ -41,5 +43,6 @@ export function axpy(rt: Runtime, y: Tensor, x: Tensor, alpha = 1): Dispatch {
 export function add(rt: Runtime, y: Tensor, a: Tensor, b: Tensor): Dispatch {
   expectDType('add', 'a', a, 'f32');
   expectSameShape('add', ['y', 'a', 'b'], y, a, b);
+  expectNoAlias('add', 1, ['y', 'a', 'b'], y, a, b);
   return elementwise(rt, 'add', 0, { 1: y, 2: a, 3: b });
 }

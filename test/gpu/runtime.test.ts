@@ -9,7 +9,7 @@ import { Runtime, grid } from '../../src/gpu/runtime.ts';
 import { reshape } from '../../src/gpu/tensor.ts';
 import { specialize } from '../../src/gpu/wgsl.ts';
 import { add, fill } from '../../src/ops/elementwise.ts';
-import { getRuntime } from '../helpers/gpu.ts';
+import { expectNoGpuErrors, getRuntime } from '../helpers/gpu.ts';
 
 describe('device acquisition', () => {
   it('requests the adapter limits and detects the optional features', async () => {
@@ -67,6 +67,17 @@ describe('runtime', () => {
     expect(Array.from(all.slice(align / 4))).toEqual([9, 9, 9, 9]);
     expect(Array.from(await rt.read(reshape(view, [2, 2])))).toEqual([9, 9, 9, 9]);
     rt.free(f, h, i, u, flat);
+  });
+
+  it('runs copies and clears in order with dispatches', async () => {
+    const rt = await getRuntime();
+    const a = rt.tensor([6], 'f32', 'a'), b = rt.tensor([6], 'f32', 'b', true), c = rt.tensor([6], 'f32', 'c');
+    const half = { ...b, byteOffset: 0, shape: [3], label: 'b[:3]' };
+    rt.once([fill(rt, a, 3), rt.copy(b, a), fill(rt, a, 5), rt.clear(half), add(rt, c, a, b)]);
+    expect(Array.from(await rt.read(c))).toEqual([5, 5, 5, 8, 8, 8]);
+    expect(() => rt.copy(half, a)).toThrow(/differ in size/);
+    await expectNoGpuErrors(rt);
+    rt.free(a, b, c);
   });
 
   it('caches pipelines by (kernel, variant, dtype, constants)', async () => {

@@ -41,6 +41,7 @@ describe('elementwise', () => {
     const rt = await getRuntime();
     const a = rt.tensor([3], 'f32', 'a'), b = rt.tensor([4], 'f32', 'b');
     expect(() => add(rt, a, a, b)).toThrow(/add: b \(b\) has shape \(4\) but y has \(3\)/);
+    expect(() => add(rt, a, a, a)).toThrow(/add: y \(a\) and a \(a\) overlap in the same buffer/);
     rt.free(a, b);
   });
 });
