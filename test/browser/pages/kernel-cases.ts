@@ -10,7 +10,15 @@ import { adamwRef } from '../../reference/adamw.ts';
 import { gradNorm, partialsShape } from '../../../src/ops/reduce.ts';
 import { gradNormRef } from '../../reference/reduce.ts';
 
-/** One comparison: the worst absolute error found and the tolerance it must stay within. */
+/** One comparison: the worst absolute error found and the tolerance it must stay within. */import { layerNormBackward, layerNormForward, layerNormScratchShape, rmsNormBackward, rmsNormForward, rmsNormScratchShape } from '../../../src/ops/norm.ts';
+import { layerNormBackwardRef, layerNormRef, rmsNormBackwardRef, rmsNormRef } from '../../reference/norm.ts';
+import { geluBackward, geluForward, swigluBackward, swigluForward } from '../../../src/ops/activation.ts';
+import { geluBackwardRef, geluRef, swigluBackwardRef, swigluRef } from '../../reference/activation.ts';
+import { ropeForward, ropeTable } from '../../../src/ops/rope.ts';
+import { ropeRef } from '../../reference/rope.ts';
+import { embeddingBackward, embeddingBackwardIndex, embeddingForward, embeddingIndexShape } from '../../../src/ops/embedding.ts';
+import { embeddingBackwardRef, embeddingRef } from '../../reference/embedding.ts';
+
 export interface Check {
   what: string;
   maxError: number;
@@ -92,6 +100,89 @@ export const cases: Case[] = [
         { what: 'clip scale (relative)', maxError: Math.abs(n[1] - refScale) / refScale, tol: 2e-6 },
         { what: 'params', maxError: maxAbsDiff(after, ref), tol: 1e-6 },
       ];
+    },
+  },
+  {
+    name: 'LayerNorm and RMSNorm forward+backward (33, 67)',
+    async run(rt) {
+      const N = 33, C = 67;
+      const x = rand(N * C, 6).map((v) => v + 0.5), w = rand(C, 7), b = rand(C, 8), dy = rand(N * C, 9);
+      const [x64, w64, b64, dy64] = [x, w, b, dy].map((a) => Float64Array.from(a));
+      const tx = rt.upload(x, [N, C]), tw = rt.upload(w, [C]), tb = rt.upload(b, [C]), tdy = rt.upload(dy, [N, C]);
+      const out = rt.tensor([N, C]), mean = rt.tensor([N]), rstd = rt.tensor([N]), dx = rt.tensor([N, C]);
+      const dw = rt.tensor([C], 'f32', 'dw', true), db = rt.tensor([C], 'f32', 'db', true);
+      const scratch = rt.tensor(layerNormScratchShape(N, C));
+      rt.once([...layerNormForward(rt, { out, mean, rstd, inp: tx, weight: tw, bias: tb }), ...layerNormBackward(rt, { dinp: dx, dweight: dw, dbias: db, scratch, dout: tdy, inp: tx, weight: tw, mean, rstd })]);
+      const ln = layerNormRef(x64, w64, b64, N, C), lnb = layerNormBackwardRef(dy64, x64, w64, N, C);
+      const checks: Check[] = [
+        { what: 'layernorm out', maxError: maxAbsDiff(await rt.read(out), ln.out), tol: 2e-5 },
+        { what: 'layernorm dinp', maxError: maxAbsDiff(await rt.read(dx), lnb.dinp), tol: 5e-5 },
+        { what: 'layernorm dweight', maxError: maxAbsDiff(await rt.read(dw), lnb.dweight), tol: 1e-4 },
+        { what: 'layernorm dbias', maxError: maxAbsDiff(await rt.read(db), lnb.dbias), tol: 1e-4 },
+      ];
+      const rstd2 = rt.tensor([N]), scratch2 = rt.tensor(rmsNormScratchShape(N, C)), dw2 = rt.tensor([C], 'f32', 'dw2', true);
+      rt.once([...rmsNormForward(rt, { out, rstd: rstd2, inp: tx, weight: tw }), ...rmsNormBackward(rt, { dinp: dx, dweight: dw2, scratch: scratch2, dout: tdy, inp: tx, weight: tw, rstd: rstd2 })]);
+      const rms = rmsNormRef(x64, w64, N, C), rmsb = rmsNormBackwardRef(dy64, x64, w64, N, C);
+      checks.push(
+        { what: 'rmsnorm out', maxError: maxAbsDiff(await rt.read(out), rms.out), tol: 2e-5 },
+        { what: 'rmsnorm dinp', maxError: maxAbsDiff(await rt.read(dx), rmsb.dinp), tol: 5e-5 },
+        { what: 'rmsnorm dweight', maxError: maxAbsDiff(await rt.read(dw2), rmsb.dweight), tol: 1e-4 },
+      );
+      rt.free(tx, tw, tb, tdy, out, mean, rstd, dx, dw, db, scratch, rstd2, scratch2, dw2);
+      return checks;
+    },
+  },
+  {
+    name: 'GELU and SwiGLU forward+backward (7, 130)',
+    async run(rt) {
+      const n = 7 * 130;
+      const x = rand(n, 10).map((v) => 4 * v), u = rand(n, 11), dy = rand(n, 12);
+      const [x64, u64, dy64] = [x, u, dy].map((a) => Float64Array.from(a));
+      const tx = rt.upload(x, [7, 130]), tu = rt.upload(u, [7, 130]), tdy = rt.upload(dy, [7, 130]);
+      const y = rt.tensor([7, 130]), dx = rt.tensor([7, 130]), du = rt.tensor([7, 130]);
+      rt.once([...geluForward(rt, { out: y, inp: tx })]);
+      const checks: Check[] = [{ what: 'gelu', maxError: maxAbsDiff(await rt.read(y), geluRef(x64)), tol: 1e-5 }];
+      rt.once(geluBackward(rt, { dinp: dx, dout: tdy, inp: tx }));
+      checks.push({ what: 'gelu backward', maxError: maxAbsDiff(await rt.read(dx), geluBackwardRef(dy64, x64)), tol: 1e-5 });
+      rt.once([...swigluForward(rt, { out: y, gate: tx, up: tu }), ...swigluBackward(rt, { dgate: dx, dup: du, dout: tdy, gate: tx, up: tu })]);
+      const sb = swigluBackwardRef(dy64, x64, u64);
+      checks.push(
+        { what: 'swiglu', maxError: maxAbsDiff(await rt.read(y), swigluRef(x64, u64)), tol: 1e-5 },
+        { what: 'swiglu dgate', maxError: maxAbsDiff(await rt.read(dx), sb.dgate), tol: 1e-5 },
+        { what: 'swiglu dup', maxError: maxAbsDiff(await rt.read(du), sb.dup), tol: 1e-5 },
+      );
+      rt.free(tx, tu, tdy, y, dx, du);
+      return checks;
+    },
+  },
+  {
+    name: 'RoPE forward in place (2, 7, 3, 16), packed positions',
+    async run(rt) {
+      const [B, T, H, D] = [2, 7, 3, 16];
+      const x = rand(B * T * H * D, 13);
+      const pos = Int32Array.from({ length: B * T }, (_, i) => (i % T) % 4);
+      const tx = rt.upload(x, [B, T, H, D]), tp = rt.upload(pos, [B, T], 'i32'), table = rt.upload(ropeTable(T, D), [T, D / 2, 2]);
+      rt.once(ropeForward(rt, { out: tx, inp: tx, positions: tp, table }));
+      const got = await rt.read(tx);
+      rt.free(tx, tp, table);
+      return [{ what: 'rope', maxError: maxAbsDiff(got, ropeRef(Float64Array.from(x), pos, B, T, H, D)), tol: 1e-6 }];
+    },
+  },
+  {
+    name: 'embedding forward+backward with repeated ids (7 tokens, V 11, C 5)',
+    async run(rt) {
+      const V = 11, C = 5, ids = Int32Array.of(3, 3, 0, 10, 3, 7, 0);
+      const table = rand(V * C, 14), dy = rand(ids.length * C, 15);
+      const tt = rt.upload(table, [V, C]), ti = rt.upload(ids, [1, 7], 'i32'), out = rt.tensor([1, 7, C]), tdy = rt.upload(dy, [1, 7, C]);
+      const dt = rt.tensor([V, C], 'f32', 'dtable', true);
+      const index = rt.upload(embeddingBackwardIndex(ids, V), embeddingIndexShape(ids.length), 'i32');
+      rt.once([...embeddingForward(rt, { out, ids: ti, table: tt }), ...embeddingBackward(rt, { dtable: dt, dout: tdy, ids: ti, index })]);
+      const checks = [
+        { what: 'lookup', maxError: maxAbsDiff(await rt.read(out), embeddingRef(ids, Float64Array.from(table), V, C)), tol: 0 },
+        { what: 'dtable', maxError: maxAbsDiff(await rt.read(dt), embeddingBackwardRef(ids, Float64Array.from(dy), V, C)), tol: 1e-6 },
+      ];
+      rt.free(tt, ti, out, tdy, dt, index);
+      return checks;
     },
   },
 ];
