@@ -18,6 +18,8 @@ import { ropeForward, ropeTable } from '../../../src/ops/rope.ts';
 import { ropeRef } from '../../reference/rope.ts';
 import { embeddingBackward, embeddingBackwardIndex, embeddingForward, embeddingIndexShape } from '../../../src/ops/embedding.ts';
 import { embeddingBackwardRef, embeddingRef } from '../../reference/embedding.ts';
+import { matmul } from '../../../src/ops/matmul.ts';
+import { matmulRef } from '../../reference/matmul.ts';
 
 export interface Check {
   what: string;
@@ -44,7 +46,32 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return Number.isNaN(m) ? Infinity : m;
 }
 
+/** out = op(a)·op(b) (+ bias) at an awkward shape and an aligned one (vec4 paths). */
+async function matmulCase(rt: Runtime, M: number, K: number, N: number, transA: boolean, transB: boolean, withBias: boolean): Promise<Check> {
+  const a = rand(M * K, M + K), b = rand(K * N, K + N), bias = rand(N, N);
+  const ta = rt.upload(a, transA ? [K, M] : [M, K]), tb = rt.upload(b, transB ? [N, K] : [K, N]), tbias = rt.upload(bias, [N]), out = rt.tensor([M, N]);
+  rt.once(matmul(rt, { out, a: ta, b: tb, transA, transB, bias: withBias ? tbias : undefined }));
+  const got = await rt.read(out);
+  rt.free(ta, tb, tbias, out);
+  const ref = matmulRef(Float64Array.from(a), Float64Array.from(b), { M, N, K, transA, transB, bias: withBias ? Float64Array.from(bias) : undefined });
+  // K-term f32 dot products of values in [-1, 1]: atol 1e-6·K as in the Node test.
+  return { what: `${transA ? 'T' : 'N'}${transB ? 'T' : 'N'} ${M}x${K}x${N}${withBias ? ' + bias' : ''}`, maxError: maxAbsDiff(got, ref), tol: 1e-6 * K + 1e-6 };
+}
+
 export const cases: Case[] = [
+  {
+    name: 'matmul NN, NT, TN at awkward and aligned shapes',
+    async run(rt) {
+      return [
+        await matmulCase(rt, 33, 7, 130, false, false, true),
+        await matmulCase(rt, 64, 64, 64, false, false, false),
+        await matmulCase(rt, 33, 130, 7, false, true, false),
+        await matmulCase(rt, 48, 64, 40, false, true, true),
+        await matmulCase(rt, 7, 33, 130, true, false, false),
+        await matmulCase(rt, 64, 32, 64, true, false, false),
+      ];
+    },
+  },
   {
     name: 'add (1000)',
     async run(rt) {

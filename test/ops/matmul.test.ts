@@ -1,0 +1,151 @@
+import { describe, it, expect } from 'vitest';
+import { matmul, matmulFlops, matmulTuning } from '../../src/ops/matmul.ts';
+import { fromF16, toF16 } from '../../src/gpu/half.ts';
+import type { Runtime } from '../../src/gpu/runtime.ts';
+import type { DType } from '../../src/gpu/tensor.ts';
+import { matmulBackwardRef, matmulRef } from '../reference/matmul.ts';
+import { f64, finiteDifferenceError } from '../reference/gradcheck.ts';
+import { expectClose, expectNoGpuErrors, getRuntime, rand, readF32 } from '../helpers/gpu.ts';
+
+interface Case {
+  M: number; N: number; K: number; Z?: number;
+  transA?: boolean; transB?: boolean; broadcastB?: boolean;
+  bias?: boolean; accumulate?: boolean; alpha?: number;
+  dtype?: DType; outDtype?: DType;
+}
+
+const roundF16 = (x: Float32Array) => fromF16(toF16(x));
+
+/**
+ * Runs one matmul on the GPU and checks it against the float64 reference computed from the same
+ * (f16-rounded, for f16 inputs) values. f32: each output is a K-term f32 dot product of values in
+ * [-1, 1], so the error is a few ulps per term: atol 1e-6·K. f16 out adds one f16 rounding of
+ * the result (relative 2^-11 ≈ 4.9e-4): rtol 1e-3.
+ */
+async function check(rt: Runtime, c: Case, seed = 1): Promise<void> {
+  const { M, N, K, Z = 1, transA = false, transB = false, broadcastB = false, alpha = 1 } = c;
+  const dtype = c.dtype ?? 'f32', outDtype = c.outDtype ?? 'f32';
+  const batched = c.Z !== undefined;
+  let a = rand(Z * M * K, seed), b = rand((broadcastB ? 1 : Z) * K * N, seed + 1);
+  const bias = c.bias ? rand(N, seed + 2) : undefined;
+  const init = c.accumulate ? rand(Z * M * N, seed + 3) : undefined;
+  if (dtype === 'f16') { a = roundF16(a); b = roundF16(b); }
+  const aShape = transA ? [K, M] : [M, K], bShape = transB ? [N, K] : [K, N];
+  const ta = rt.upload(a, batched ? [Z, ...aShape] : aShape, dtype, 'a');
+  const tb = rt.upload(b, batched && !broadcastB ? [Z, ...bShape] : bShape, dtype, 'b');
+  const tbias = bias ? rt.upload(bias, [N], outDtype, 'bias') : undefined;
+  const tout = init ? rt.upload(init, batched ? [Z, M, N] : [M, N], outDtype, 'out') : rt.tensor(batched ? [Z, M, N] : [M, N], outDtype, 'out');
+  rt.once(matmul(rt, { out: tout, a: ta, b: tb, bias: tbias, transA, transB, accumulate: c.accumulate, alpha }));
+  const f16ify = (x?: Float32Array) => (x && outDtype === 'f16' ? roundF16(x) : x);
+  const want = matmulRef(f64(a), f64(b), { M, N, K, Z, transA, transB, broadcastB, alpha, bias: f64s(f16ify(bias)), init: f64s(f16ify(init)) });
+  const tol = outDtype === 'f16' ? { atol: 1e-6 * K + 1e-3, rtol: 1e-3 } : { atol: 1e-6 * K, rtol: 1e-6 };
+  expectClose(await readF32(rt, tout), want, tol, `matmul ${JSON.stringify(c)}`);
+  rt.free(ta, tb, tout, ...(tbias ? [tbias] : []));
+}
+
+const f64s = (x?: Float32Array) => (x ? f64(x) : undefined);
+
+// Awkward sizes (not multiples of the 4-column / 8- or 16-row tiles), plus aligned ones that take
+// the vec4 path (NN with K and N multiples of 4).
+const SHAPES: [number, number, number][] = [[1, 1, 1], [7, 33, 5], [33, 7, 130], [130, 20, 33], [17, 36, 12], [40, 64, 64]];
+const LAYOUTS = [[false, false], [false, true], [true, false], [true, true]] as const;
+
+async function layoutsAndShapes(rt: Runtime): Promise<void> {
+  for (const [transA, transB] of LAYOUTS) for (const [M, N, K] of SHAPES) await check(rt, { M, N, K, transA, transB });
+  await expectNoGpuErrors(rt);
+}
+
+async function epilogues(rt: Runtime): Promise<void> {
+  await check(rt, { M: 9, N: 12, K: 8, bias: true });
+  await check(rt, { M: 9, N: 13, K: 7, bias: true, transB: true });
+  await check(rt, { M: 9, N: 12, K: 8, accumulate: true });
+  await check(rt, { M: 18, N: 5, K: 11, accumulate: true, transA: true, alpha: -0.5, bias: true });
+  await check(rt, { M: 9, N: 12, K: 8, alpha: 0.125 });
+  await check(rt, { M: 5, N: 12, K: 8, Z: 3 });
+  await check(rt, { M: 5, N: 7, K: 9, Z: 3, transB: true, bias: true });
+  await check(rt, { M: 20, N: 12, K: 8, Z: 2, broadcastB: true });
+  await check(rt, { M: 20, N: 9, K: 6, Z: 4, broadcastB: true, transA: true, accumulate: true });
+  await expectNoGpuErrors(rt);
+}
+
+describe('matmul', () => {
+  it('uses the subgroup kernel when the device has subgroups (lavapipe: 8 lanes)', async () => {
+    const rt = await getRuntime();
+    expect(matmulTuning(rt).subgroups).toBe(rt.features.subgroups);
+    expect(matmulFlops(2, 3, 4, 5)).toBe(240);
+  });
+
+  it('NN, NT, TN, TT at awkward shapes (subgroup kernel)', async () => layoutsAndShapes(await getRuntime()));
+  it('NN, NT, TN, TT at awkward shapes (plain kernel, no subgroups)', async () => {
+    const rt = await getRuntime({ subgroups: true }); // disables subgroups
+    expect(matmulTuning(rt).subgroups).toBe(false);
+    await layoutsAndShapes(rt);
+  });
+  it('bias, accumulate, alpha, batched, broadcast b (subgroup kernel)', async () => epilogues(await getRuntime()));
+  it('bias, accumulate, alpha, batched, broadcast b (plain kernel)', async () => epilogues(await getRuntime({ subgroups: true })));
+
+  it('f16 inputs with f32 and f16 out', async () => {
+    const rt = await getRuntime();
+    expect(rt.features.f16).toBe(true); // lavapipe has shader-f16: the variant must be exercised
+    for (const outDtype of ['f32', 'f16'] as const) {
+      await check(rt, { M: 33, N: 20, K: 36, dtype: 'f16', outDtype });
+      await check(rt, { M: 7, N: 13, K: 130, dtype: 'f16', outDtype, transB: true, bias: true });
+      await check(rt, { M: 19, N: 8, K: 5, Z: 2, dtype: 'f16', outDtype, transA: true, accumulate: true });
+    }
+    // Against the unrounded f32 inputs, the error is the f16 rounding of a and b (each relative
+    // 2^-11 on values of magnitude <= 1): at most K·2·2^-11 on a K-term dot product.
+    const M = 16, N = 24, K = 64;
+    const a = rand(M * K, 7), b = rand(K * N, 8);
+    const ta = rt.upload(a, [M, K], 'f16'), tb = rt.upload(b, [K, N], 'f16'), out = rt.tensor([M, N]);
+    rt.once(matmul(rt, { out, a: ta, b: tb }));
+    expectClose(await readF32(rt, out), matmulRef(f64(a), f64(b), { M, N, K }), { atol: K * 2 * 2 ** -11 }, 'f16 vs f32 inputs');
+    rt.free(ta, tb, out);
+    await expectNoGpuErrors(rt);
+  });
+
+  it('works with f16 disabled, and refuses f16 tensors there', async () => {
+    const rt = await getRuntime({ f16: true }); // the argument lists features to disable
+    expect(rt.features.f16).toBe(false);
+    await check(rt, { M: 33, N: 20, K: 36 });
+    await check(rt, { M: 7, N: 13, K: 9, transA: true, bias: true, accumulate: true });
+    const a = rt.tensor([4, 4], 'f16', 'a16'), out = rt.tensor([4, 4]);
+    expect(() => matmul(rt, { out, a, b: a })).toThrow(/matmul: f16 tensors need the shader-f16 feature/);
+    rt.free(a, out);
+    await expectNoGpuErrors(rt);
+  });
+
+  it('gradients: dA = dC·Bᵀ and dB = Aᵀ·dC agree with finite differences and with the GPU NT/TN variants', async () => {
+    const M = 7, N = 5, K = 9;
+    const A = f64(rand(M * K, 11)), B = f64(rand(K * N, 12)), dC = f64(rand(M * N, 13));
+    const err = finiteDifferenceError(
+      ([x, y]) => matmulRef(x, y, { M, N, K }),
+      ([x, y], d) => matmulBackwardRef(x, y, d, M, N, K),
+      [A, B], dC, { samples: 30 },
+    );
+    expect(err).toBeLessThan(1e-6); // central differences of a bilinear function are exact up to rounding
+    const [dA, dB] = matmulBackwardRef(A, B, dC, M, N, K);
+    const rt = await getRuntime();
+    const tA = rt.upload(A, [M, K]), tB = rt.upload(B, [K, N]), tdC = rt.upload(dC, [M, N]);
+    const tdA = rt.tensor([M, K]), tdB = rt.tensor([K, N], 'f32', 'dB', true);
+    rt.once([
+      ...matmul(rt, { out: tdA, a: tdC, b: tB, transB: true }),
+      ...matmul(rt, { out: tdB, a: tA, b: tdC, transA: true, accumulate: true }),
+    ]);
+    expectClose(await readF32(rt, tdA), dA, { atol: 1e-6 * N }, 'dA');
+    expectClose(await readF32(rt, tdB), dB, { atol: 1e-6 * M }, 'dB');
+    rt.free(tA, tB, tdC, tdA, tdB);
+    await expectNoGpuErrors(rt);
+  });
+
+  it('rejects bad input before dispatch, naming op and shapes', async () => {
+    const rt = await getRuntime();
+    const a = rt.tensor([3, 4], 'f32', 'a'), b = rt.tensor([5, 6], 'f32', 'b'), out = rt.tensor([3, 6], 'f32', 'out');
+    const bi = rt.tensor([4, 6], 'f32', 'b'), ai = rt.tensor([3, 4], 'i32', 'ai'), bias = rt.tensor([5], 'f32', 'bias');
+    expect(() => matmul(rt, { out, a, b })).toThrow('matmul: inner dimensions differ: 4 vs 5 (a (3, 4) · b (5, 6) → out (3, 6))');
+    expect(() => matmul(rt, { out, a: ai, b: bi })).toThrow('matmul: a (ai) has dtype i32, expected f32 or f16');
+    expect(() => matmul(rt, { out: b, a, b: bi })).toThrow('matmul: out (out) has shape (5, 6), expected (3, 6) (a (3, 4) · b (4, 6) → out (5, 6))'.replace('out (out)', 'out (b)'));
+    expect(() => matmul(rt, { out, a, b: bi, bias })).toThrow(/matmul: bias \(bias\) has shape \(5\), expected \(6\)/);
+    expect(() => matmul(rt, { out, a, b: bi, transB: true })).toThrow(/inner dimensions differ: 4 vs 6 .*b \(4, 6\)ᵀ/);
+    rt.free(a, b, out, bi, ai, bias);
+  });
+});
