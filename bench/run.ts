@@ -1,4 +1,5 @@
 // `npm run bench -- <suite> [filter]`: suites are files in bench/ exporting `run(filter)`.
+export {};
 const suites: Record<string, () => Promise<{ run: (filter?: string) => Promise<void> }>> = {
   kernels: () => import('./kernels.ts'),
 };
