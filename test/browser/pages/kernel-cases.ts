@@ -20,6 +20,8 @@ import { embeddingBackward, embeddingBackwardIndex, embeddingForward, embeddingI
 import { embeddingBackwardRef, embeddingRef } from '../../reference/embedding.ts';
 import { matmul } from '../../../src/ops/matmul.ts';
 import { matmulRef } from '../../reference/matmul.ts';
+import { attentionBackward, attentionForward, attentionScratchShapes } from '../../../src/ops/attention.ts';
+import { attentionBackwardRef, attentionForwardRef } from '../../reference/attention.ts';
 
 export interface Check {
   what: string;
@@ -59,6 +61,36 @@ async function matmulCase(rt: Runtime, M: number, K: number, N: number, transA: 
 }
 
 export const cases: Case[] = [
+  {
+    name: 'flash attention forward+backward, GQA and segments (2, 33, 4, 2, 16)',
+    async run(rt) {
+      const [B, T, Hq, Hkv, D] = [2, 33, 4, 2, 16];
+      const seg = Int32Array.from({ length: B * T }, (_, i) => ((i % T) < 20 ? 1 : 2));
+      const q = rand(B * T * Hq * D, 21), k = rand(B * T * Hkv * D, 22), v = rand(B * T * Hkv * D, 23), dy = rand(B * T * Hq * D, 24);
+      const tq = rt.upload(q, [B, T, Hq, D]), tk = rt.upload(k, [B, T, Hkv, D]), tv = rt.upload(v, [B, T, Hkv, D]), tdy = rt.upload(dy, [B, T, Hq, D]);
+      const ts = rt.upload(seg, [B, T], 'i32');
+      const s = attentionScratchShapes(B, T, Hq);
+      const out = rt.tensor([B, T, Hq, D]), lse = rt.tensor(s.lse), delta = rt.tensor(s.delta);
+      const dq = rt.tensor([B, T, Hq, D]), dk = rt.tensor([B, T, Hkv, D]), dv = rt.tensor([B, T, Hkv, D]);
+      rt.once([
+        ...attentionForward(rt, { out, lse, q: tq, k: tk, v: tv, segmentIds: ts }),
+        ...attentionBackward(rt, { dq, dk, dv, dout: tdy, q: tq, k: tk, v: tv, out, lse, delta, segmentIds: ts }),
+      ]);
+      const dims = { B, T, Hq, Hkv, D, seg };
+      const [q64, k64, v64, dy64] = [q, k, v, dy].map((a) => Float64Array.from(a));
+      const f = attentionForwardRef(dims, q64, k64, v64), b = attentionBackwardRef(dims, q64, k64, v64, dy64);
+      // Tolerances of test/ops/attention.test.ts: f32 sums over up to T terms in another order.
+      const checks = [
+        { what: 'out', maxError: maxAbsDiff(await rt.read(out), f.out), tol: 2e-5 },
+        { what: 'lse', maxError: maxAbsDiff(await rt.read(lse), f.lse), tol: 2e-5 },
+        { what: 'dq', maxError: maxAbsDiff(await rt.read(dq), b.dq), tol: 1e-4 },
+        { what: 'dk', maxError: maxAbsDiff(await rt.read(dk), b.dk), tol: 1e-4 },
+        { what: 'dv', maxError: maxAbsDiff(await rt.read(dv), b.dv), tol: 1e-4 },
+      ];
+      rt.free(tq, tk, tv, tdy, ts, out, lse, delta, dq, dk, dv);
+      return checks;
+    },
+  },
   {
     name: 'matmul NN, NT, TN at awkward and aligned shapes',
     async run(rt) {
