@@ -1,5 +1,5 @@
 import { Runtime } from '../gpu/runtime.ts';
-import { add } from '../ops/elementwise.ts';
+import { matmul, matmulFlops } from '../ops/matmul.ts';
 import type { AdapterReport, KernelCheck } from './protocol.ts';
 
 const REPORTED_LIMITS = [
@@ -20,25 +20,34 @@ export async function probeRuntime(rt: Runtime): Promise<AdapterReport> {
   return { info: rt.adapterInfo, features: { ...rt.features }, limits, kernel: await checkKernel(rt) };
 }
 
+/** out = a·bᵀ at 512³ (the layout of a Linear layer), timed over several runs, checked on the CPU. */
 async function checkKernel(rt: Runtime): Promise<KernelCheck> {
-  const n = 1 << 20;
-  const a = Float32Array.from({ length: n }, (_, i) => Math.sin(i));
-  const b = Float32Array.from({ length: n }, (_, i) => Math.cos(i));
-  const ta = rt.upload(a, [n], 'f32', 'a');
-  const tb = rt.upload(b, [n], 'f32', 'b');
-  const ty = rt.tensor([n], 'f32', 'y');
-  const d = add(rt, ty, ta, tb);
+  const n = 512;
+  const a = Float32Array.from({ length: n * n }, (_, i) => Math.sin(i));
+  const b = Float32Array.from({ length: n * n }, (_, i) => Math.cos(i * 0.7));
+  const ta = rt.upload(a, [n, n], 'f32', 'a');
+  const tb = rt.upload(b, [n, n], 'f32', 'b');
+  const out = rt.tensor([n, n], 'f32', 'out');
+  const d = matmul(rt, { out, a: ta, b: tb, transB: true });
   rt.run(d);
   await rt.sync();
-  const reps = 10;
+  const reps = 5;
   const t0 = performance.now();
   for (let i = 0; i < reps; i++) rt.run(d);
   await rt.sync();
   const ms = (performance.now() - t0) / reps;
-  const y = await rt.read(ty);
+  const y = await rt.read(out);
+  // Check a sample of rows on the CPU (the whole product would take the CPU longer than the GPU).
   let maxError = 0;
-  for (let i = 0; i < n; i++) maxError = Math.max(maxError, Math.abs(y[i] - (a[i] + b[i])));
+  for (let r = 0; r < n; r += 37) {
+    for (let c = 0; c < n; c++) {
+      let s = 0;
+      for (let k = 0; k < n; k++) s += a[r * n + k] * b[c * n + k];
+      maxError = Math.max(maxError, Math.abs(y[r * n + c] - s));
+    }
+  }
   rt.release(d);
-  rt.free(ta, tb, ty);
-  return { name: 'add', shape: `(${n})`, ms, gflops: n / ms / 1e6, maxError, ok: maxError <= 1e-6 };
+  rt.free(ta, tb, out);
+  // 512-term f32 dot products of values in [-1, 1]: a few ulps per term.
+  return { name: 'matmul a·bᵀ', shape: `${n}×${n}×${n}`, ms, gflops: matmulFlops(n, n, n) / ms / 1e6, maxError, ok: maxError <= 1e-6 * n };
 }
