@@ -14,6 +14,11 @@ export interface BatchInputs {
   segmentIds: Tensor; // (B, T) i32, 0 = padding, 1.. = packed example
   /** (3·B·T + 2) i32: embeddingBackwardIndex(ids, V), rebuilt on the CPU per batch. */
   embeddingIndex: Tensor;
+  /**
+   * (3·B·T + 2) i32: embeddingBackwardIndex(positions, maxPositions), rebuilt per batch like
+   * embeddingIndex. Needed by architectures with a learned position table (gpt2's wpe).
+   */
+  positionIndex?: Tensor;
 }
 
 export interface BuildOptions {

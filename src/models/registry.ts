@@ -1,9 +1,16 @@
 import type { Architecture } from './architecture.ts';
 import type { HFConfig, ModelConfig } from './config.ts';
 import { UnsupportedConfigError } from './config.ts';
+import { gpt2 } from './gpt2/index.ts';
+import { llama } from './llama/index.ts';
+import { qwen2 } from './qwen2/index.ts';
 
 // One line per architecture folder (import it above and list it here).
-const ARCHITECTURES: Architecture[] = [];
+const ARCHITECTURES: Architecture[] = [
+  llama,
+  qwen2,
+  gpt2,
+];
 
 export function architectures(): readonly Architecture[] {
   return ARCHITECTURES;
