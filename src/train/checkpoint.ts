@@ -29,6 +29,8 @@ export class CheckpointError extends Error {
 export interface TrainerState {
   /** Optimizer updates completed; the next update uses learningRate(step) and AdamW step + 1. */
   step: number;
+  /** AdamW updates actually applied (fewer than `step` when non-finite steps were skipped). */
+  adamStep?: number;
   /** 0-based epoch in progress. */
   epoch: number;
   /** Batches of `epoch` already consumed (the data order is epochBatches(…, seed, epoch)). */
@@ -172,6 +174,9 @@ function checkState(s: TrainerState): void {
   if (!isObject(s)) throw new CheckpointError('trainer state must be an object');
   for (const k of ['step', 'epoch', 'positionInEpoch'] as const) {
     if (!Number.isSafeInteger(s[k]) || s[k] < 0) throw new CheckpointError(`trainer state ${k} must be an integer >= 0, got ${JSON.stringify(s[k])}`);
+  }
+  if (s.adamStep !== undefined && (!Number.isSafeInteger(s.adamStep) || s.adamStep < 0 || s.adamStep > s.step)) {
+    throw new CheckpointError(`trainer state adamStep must be an integer from 0 to step (${s.step}), got ${JSON.stringify(s.adamStep)}`);
   }
   if (!isObject(s.schedule)) throw new CheckpointError('trainer state schedule is missing');
   try {
