@@ -58,7 +58,7 @@ function referenceSteps(hf: HFConfig, w32: Map<string, Float32Array>, decay: Map
 }
 
 describe('TrainStep on the tiny models', () => {
-  for (const name of ['llama', 'gpt2'] as const) {
+  for (const name of ['llama', 'qwen2', 'gpt2'] as const) {
     it(`${name}: three AdamW steps over 2 micro-batches match the float64 reference`, async () => {
       const hf = tiny(name);
       const schedule: ScheduleConfig = { lr: 1e-2, warmupSteps: 1, totalSteps: 3, kind: 'linear' };
