@@ -6,6 +6,7 @@ import { printTable, writeJson, type KernelRow } from './common.ts';
 const families: Record<string, () => Promise<{ bench: (rt: Runtime, filter?: string) => Promise<KernelRow[]> }>> = {
   matmul: () => import('./kernels/matmul.ts'),
   attention: () => import('./kernels/attention.ts'),
+  norm: () => import('./kernels/norm.ts'),
 };
 
 export async function run(filter?: string): Promise<void> {

@@ -1,6 +1,6 @@
 // LayerNorm (GPT-2) and RMSNorm (Llama, Qwen2) over the last dimension, forward and backward.
 //   N  rows (B·T tokens, or any leading dimensions flattened)
-//   C  channels (the last dimension; any size, the kernels stride over it)
+//   C  channels (the last dimension; any size)
 //   K  parameter-gradient slices in the backward scratch: 2 for LayerNorm (w, b), 1 for RMSNorm
 // Shaders: shaders/norm.wgsl.
 import { OpError } from '../gpu/errors.ts';
@@ -9,11 +9,47 @@ import { numel, type Tensor } from '../gpu/tensor.ts';
 import code from '../../shaders/norm.wgsl?raw';
 import { ceilDiv, expectBindable, expectDType, expectNoAlias, expectNumel, expectPositiveInt, expectSameShape, expectShape } from './check.ts';
 
-const WG = 256;
-// The backward gives each workgroup a block of rows. Up to MAX_BLOCKS blocks keeps a large GPU
-// busy; at least MIN_ROWS rows per block keeps the scratch small for small N.
-const MAX_BLOCKS = 256;
-const MIN_ROWS = 4;
+const WG = 64; // workgroup-per-row kernels (256 was ~4x slower on lavapipe at C = 4096; each reads all WG partials)
+const RWG = 64; // rows per workgroup of the row-per-invocation kernels; columns per workgroup of the column passes
+// The backward's parameter-gradient pass gives each invocation one column of a block of rows. Up to
+// MAX_BLOCKS blocks times C columns keeps a GPU busy; at least MIN_ROWS rows per block keeps the
+// scratch (written and read once more) small next to the N·C inputs.
+const MAX_BLOCKS = 64;
+const MIN_ROWS = 16;
+
+/**
+ * Which row kernel runs. Measured on lavapipe (2 shared cores), N = 1024: at C = 256 the old
+ * workgroup-per-row kernels (WG 256, tree sums) took ~15-25 ms per forward, the row-per-invocation
+ * vec4 ones ~0.4-0.6 ms (no barriers, no idle lanes, a quarter of the per-lane gathers); at
+ * C = 4096 row per invocation is still 2-3x the workgroup form (~17 vs ~28-60 ms), and at N = 130,
+ * C = 4096 too, so CPU adapters always take it. On GPUs one invocation per row is cheap while the
+ * rows of a workgroup fit in cache; beyond that a workgroup per row spreads columns over lanes.
+ */
+export interface NormTuning {
+  /** Largest C that gets one invocation per row; larger C get one workgroup per row. */
+  rowsMaxC: number;
+  /** Largest grid dimension before going 2D (tests lower it to reach the 2D path cheaply). */
+  gridMax: number;
+}
+
+const tunings = new WeakMap<Runtime, NormTuning>();
+
+function isCpuAdapter(rt: Runtime): boolean {
+  const i = rt.adapterInfo;
+  return /llvmpipe|lavapipe|swiftshader|software/i.test(`${i.vendor} ${i.architecture} ${i.device} ${i.description}`);
+}
+
+/** The tuning in force for this runtime. */
+export function normTuning(rt: Runtime): NormTuning {
+  let t = tunings.get(rt);
+  if (!t) tunings.set(rt, (t = { rowsMaxC: isCpuAdapter(rt) ? Infinity : 1024, gridMax: 65535 }));
+  return t;
+}
+
+/** Overrides part of the tuning (tests, benchmarks, per-adapter tuning). */
+export function setNormTuning(rt: Runtime, t: Partial<NormTuning>): void {
+  tunings.set(rt, { ...normTuning(rt), ...t });
+}
 
 function backwardPlan(N: number): { rowsPerBlock: number; blocks: number } {
   const rowsPerBlock = Math.max(MIN_ROWS, ceilDiv(N, MAX_BLOCKS));
@@ -45,7 +81,7 @@ function checkEps(op: string, eps: number): void {
 
 function kernel(rt: Runtime, entry: string, bindings: Record<number, Tensor>, params: { N: number; C: number; eps?: number; rowsPerBlock?: number; blocks?: number; accumulate?: boolean }, workgroups: readonly [number, number?, number?]): Dispatch {
   return rt.kernel({
-    key: { kernel: 'norm', variant: entry, dtype: 'f32', constants: { WG } },
+    key: { kernel: 'norm', variant: entry, dtype: 'f32', constants: { WG, RWG } },
     code,
     entryPoint: entry,
     bindings,
@@ -59,6 +95,23 @@ function kernel(rt: Runtime, entry: string, bindings: Record<number, Tensor>, pa
     ],
     workgroups,
   });
+}
+
+/**
+ * Entry point and grid of a row kernel: `<base>_rows4` (C a multiple of 4) or `<base>_rows` over
+ * RWG-row workgroups, or `<base>` with a workgroup per row.
+ */
+function rowKernel(rt: Runtime, base: string, N: number, C: number): { entry: string; workgroups: [number, number, number] } {
+  const t = normTuning(rt);
+  return C <= t.rowsMaxC ? { entry: C % 4 === 0 ? `${base}_rows4` : `${base}_rows`, workgroups: grid(ceilDiv(N, RWG), t.gridMax) } : { entry: base, workgroups: grid(N, t.gridMax) };
+}
+
+/** The parameter-gradient passes: per-block column sums into scratch (4 columns per invocation when C allows), then the fixed-order reduce. */
+function paramKernels(rt: Runtime, kind: 'layernorm' | 'rmsnorm', bindings: Record<number, Tensor>, reduceBindings: Record<number, Tensor>, p: { N: number; C: number; rowsPerBlock: number; blocks: number }): Dispatch[] {
+  return [
+    p.C % 4 === 0 ? kernel(rt, `${kind}_dparams4`, bindings, p, [ceilDiv(p.C / 4, RWG), p.blocks]) : kernel(rt, `${kind}_dparams`, bindings, p, [ceilDiv(p.C, RWG), p.blocks]),
+    kernel(rt, `${kind}_reduce`, reduceBindings, p, [ceilDiv(p.C, RWG)]),
+  ];
 }
 
 /**
@@ -89,7 +142,8 @@ export function layerNormForward(
   expectNumel(op, 'rstd', a.rstd, N);
   expectNoAlias(op, 3, ['out', 'mean', 'rstd', 'inp', 'weight', 'bias'], a.out, a.mean, a.rstd, a.inp, a.weight, a.bias);
   expectBindable(op, rt.limits, ['out', 'inp'], a.out, a.inp);
-  return [kernel(rt, 'layernorm_forward', { 1: a.out, 2: a.mean, 3: a.rstd, 4: a.inp, 5: a.weight, 6: a.bias }, { N, C, eps }, grid(N))];
+  const k = rowKernel(rt, 'layernorm_forward', N, C);
+  return [kernel(rt, k.entry, { 1: a.out, 2: a.mean, 3: a.rstd, 4: a.inp, 5: a.weight, 6: a.bias }, { N, C, eps }, k.workgroups)];
 }
 
 /**
@@ -125,9 +179,10 @@ export function layerNormBackward(
   expectNoAlias(op, 4, ['dinp', 'dweight', 'dbias', 'scratch', 'dout', 'inp', 'weight', 'mean', 'rstd'], a.dinp, a.dweight, a.dbias, a.scratch, a.dout, a.inp, a.weight, a.mean, a.rstd);
   expectBindable(op, rt.limits, ['dinp', 'scratch', 'dout', 'inp'], a.dinp, a.scratch, a.dout, a.inp);
   const p = { N, C, rowsPerBlock: plan.rowsPerBlock, blocks: plan.blocks, accumulate: a.accumulate };
+  const k = rowKernel(rt, 'layernorm_backward', N, C);
   return [
-    kernel(rt, 'layernorm_backward', { 7: a.dinp, 8: a.scratch, 9: a.dout, 4: a.inp, 5: a.weight, 10: a.mean, 11: a.rstd }, p, [plan.blocks]),
-    kernel(rt, 'layernorm_reduce', { 8: a.scratch, 12: a.dweight, 13: a.dbias }, p, [ceilDiv(C, WG)]),
+    kernel(rt, k.entry, { 7: a.dinp, 9: a.dout, 4: a.inp, 5: a.weight, 10: a.mean, 11: a.rstd }, p, k.workgroups),
+    ...paramKernels(rt, 'layernorm', { 8: a.scratch, 9: a.dout, 4: a.inp, 10: a.mean, 11: a.rstd }, { 8: a.scratch, 12: a.dweight, 13: a.dbias }, p),
   ];
 }
 
@@ -152,7 +207,8 @@ export function rmsNormForward(
   expectNumel(op, 'rstd', a.rstd, N);
   expectNoAlias(op, 2, ['out', 'rstd', 'inp', 'weight'], a.out, a.rstd, a.inp, a.weight);
   expectBindable(op, rt.limits, ['out', 'inp'], a.out, a.inp);
-  return [kernel(rt, 'rmsnorm_forward', { 1: a.out, 3: a.rstd, 4: a.inp, 5: a.weight }, { N, C, eps }, grid(N))];
+  const k = rowKernel(rt, 'rmsnorm_forward', N, C);
+  return [kernel(rt, k.entry, { 1: a.out, 3: a.rstd, 4: a.inp, 5: a.weight }, { N, C, eps }, k.workgroups)];
 }
 
 /**
@@ -184,8 +240,9 @@ export function rmsNormBackward(
   expectNoAlias(op, 3, ['dinp', 'dweight', 'scratch', 'dout', 'inp', 'weight', 'rstd'], a.dinp, a.dweight, a.scratch, a.dout, a.inp, a.weight, a.rstd);
   expectBindable(op, rt.limits, ['dinp', 'scratch', 'dout', 'inp'], a.dinp, a.scratch, a.dout, a.inp);
   const p = { N, C, rowsPerBlock: plan.rowsPerBlock, blocks: plan.blocks, accumulate: a.accumulate };
+  const k = rowKernel(rt, 'rmsnorm_backward', N, C);
   return [
-    kernel(rt, 'rmsnorm_backward', { 7: a.dinp, 8: a.scratch, 9: a.dout, 4: a.inp, 5: a.weight, 11: a.rstd }, p, [plan.blocks]),
-    kernel(rt, 'rmsnorm_reduce', { 8: a.scratch, 12: a.dweight }, p, [ceilDiv(C, WG)]),
+    kernel(rt, k.entry, { 7: a.dinp, 9: a.dout, 4: a.inp, 5: a.weight, 11: a.rstd }, p, k.workgroups),
+    ...paramKernels(rt, 'rmsnorm', { 8: a.scratch, 9: a.dout, 4: a.inp, 11: a.rstd }, { 8: a.scratch, 12: a.dweight }, p),
   ];
 }

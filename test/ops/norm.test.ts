@@ -1,14 +1,16 @@
 import { describe, it, expect } from 'vitest';
 import type { Runtime } from '../../src/gpu/runtime.ts';
-import { layerNormBackward, layerNormForward, layerNormScratchShape, rmsNormBackward, rmsNormForward, rmsNormScratchShape } from '../../src/ops/norm.ts';
+import { layerNormBackward, layerNormForward, layerNormScratchShape, normTuning, rmsNormBackward, rmsNormForward, rmsNormScratchShape, setNormTuning, type NormTuning } from '../../src/ops/norm.ts';
 import { layerNormBackwardRef, layerNormRef, rmsNormBackwardRef, rmsNormRef } from '../reference/norm.ts';
 import { f64, finiteDifferenceError } from '../reference/gradcheck.ts';
 import { expectBindable } from '../../src/ops/check.ts';
 import { expectClose, expectNoGpuErrors, getRuntime, rand, readF32 } from '../helpers/gpu.ts';
 
 // Tolerances (f32 kernels vs float64 references):
-// - forward out, mean, rstd: each value goes through one C-term tree sum (relative error
-//   ~log2(C)·2^-24) and a handful of roundings, so 1e-5 relative to values of order 1 is ~100 ulps
+// - forward out, mean, rstd: each value goes through one C-term f32 sum, sequential (row per
+//   invocation) or 64 strided partials then their sum (workgroup per row): random-sign rounding
+//   gives a relative error ~sqrt(C)·2^-24 ≈ 5e-6 at C = 8192 (the worst case C·2^-24 needs
+//   every rounding to go one way, which these random inputs do not do) and a handful of roundings, so 1e-5 relative to values of order 1 is ~100 ulps
 //   of margin. The inputs carry a row offset of 2 so |mean| > std, where E[x²] - mean² would fail.
 //   Rounding x - mean costs up to ~2 ulps of |x| <= 3, which rstd·|w| (|w| <= 1.5) magnifies in
 //   rows whose spread is near sqrt(eps): that term is added to atol.
@@ -22,6 +24,20 @@ const dinpTol = (rstdMax: number) => ({ atol: 2e-5 * Math.max(1, rstdMax), rtol:
 const paramTol = (N: number) => ({ atol: 1e-6 * N, rtol: 1e-5 });
 
 type Kind = 'layer' | 'rms';
+
+/** Runs `fn` with part of the norm tuning overridden (which row kernel, where grids go 2D). */
+async function withTuning(rt: Runtime, t: Partial<NormTuning>, fn: () => Promise<void>): Promise<void> {
+  const saved = normTuning(rt);
+  setNormTuning(rt, t);
+  try {
+    await fn();
+  } finally {
+    setNormTuning(rt, saved);
+  }
+}
+
+// Both row kernels at every shape: one invocation per row, and one workgroup per row.
+const variants: [string, Partial<NormTuning>][] = [['row per invocation', { rowsMaxC: Infinity }], ['workgroup per row', { rowsMaxC: 0 }]];
 
 /** One forward and backward of `kind` at (N, C) on the GPU against the float64 reference. */
 async function checkNorm(rt: Runtime, kind: Kind, N: number, C: number, seed: number, opts: { eps?: number; accumulate?: boolean } = {}): Promise<void> {
@@ -76,17 +92,31 @@ describe('norm', () => {
   const shapes: [number, number][] = [[1, 1], [7, 3], [33, 67], [130, 768], [1100, 5], [2, 8192]];
   for (const kind of ['layer', 'rms'] as const) {
     for (const [N, C] of shapes) {
-      it(`${kind}norm forward and backward at N=${N}, C=${C}`, async () => {
-        await checkNorm(await getRuntime(), kind, N, C, N * 31 + C);
+      for (const [name, t] of variants) {
+        it(`${kind}norm forward and backward at N=${N}, C=${C}, ${name}`, async () => {
+          const rt = await getRuntime();
+          await withTuning(rt, t, () => checkNorm(rt, kind, N, C, N * 31 + C));
+        });
+      }
+    }
+    // gridMax 4 makes every grid 2D with spare workgroups past the last row (row per invocation:
+    // 18 workgroups of 64 rows as 4 × 5; workgroup per row: 33 as 4 × 9), which must write nothing.
+    for (const [name, t, N, C] of [[...variants[0], 1100, 5], [...variants[0], 1100, 8], [...variants[1], 33, 67]] as const) {
+      it(`${kind}norm: 2D grids with spare workgroups, ${name}, N=${N}, C=${C}`, async () => {
+        const rt = await getRuntime();
+        await withTuning(rt, { ...t, gridMax: 4 }, () => checkNorm(rt, kind, N, C, 21));
       });
     }
     it(`${kind}norm: accumulate into dinp, custom eps`, async () => {
-      await checkNorm(await getRuntime(), kind, 9, 40, 5, { accumulate: true, eps: 1e-3 });
+      const rt = await getRuntime();
+      // C = 40 takes the vec4 kernels, C = 41 the scalar ones
+      for (const [, t] of variants) for (const C of [40, 41]) await withTuning(rt, t, () => checkNorm(rt, kind, 9, C, 5, { accumulate: true, eps: 1e-3 }));
     });
   }
 
-  // Both row kernels recover the row the same way; one (slow on lavapipe: 70k workgroups) suffices.
-  it('layernorm: more than 65535 rows (2D grid)', async () => {
+  // With the default tuning (row per invocation at C = 4) this is 1094 workgroups: it checks
+  // the blocks of the parameter-gradient pass at large N; the 2D grids are tested above.
+  it('layernorm: 70001 rows', async () => {
     await checkNorm(await getRuntime(), 'layer', 70_001, 4, 11);
   });
 
@@ -110,19 +140,31 @@ describe('norm', () => {
 
   it('parameter gradients are the same bits on every run', async () => {
     const rt = await getRuntime();
-    const N = 257, C = 67;
-    const inp = rt.upload(rand(N * C, 1), [N, C]), weight = rt.upload(rand(C, 2), [C]), dout = rt.upload(rand(N * C, 3), [N, C]);
-    const rstd = rt.tensor([N]), out = rt.tensor([N, C]), dinp = rt.tensor([N, C]), scratch = rt.tensor(rmsNormScratchShape(N, C));
-    rt.once(rmsNormForward(rt, { out, rstd, inp, weight }));
-    const bits: Uint32Array[] = [];
-    for (let k = 0; k < 2; k++) {
-      const dweight = rt.tensor([C], 'f32', 'dweight', true);
-      rt.once(rmsNormBackward(rt, { dinp, dweight, scratch, dout, inp, weight, rstd }));
-      bits.push(new Uint32Array((await readF32(rt, dweight)).buffer));
-      rt.free(dweight);
+    const N = 257; // 17 blocks of 16 rows, the last with 1
+    for (const C of [67, 68]) { // scalar and vec4 kernels
+      const inp = rt.upload(rand(N * C, 1), [N, C]), weight = rt.upload(rand(C, 2), [C]), bias = rt.upload(rand(C, 4), [C]), dout = rt.upload(rand(N * C, 3), [N, C]);
+      const mean = rt.tensor([N]), rstd = rt.tensor([N]), out = rt.tensor([N, C]), dinp = rt.tensor([N, C]);
+      const rs = rt.tensor(rmsNormScratchShape(N, C)), ls = rt.tensor(layerNormScratchShape(N, C));
+      for (const [name, t] of variants) {
+        await withTuning(rt, t, async () => {
+          for (const kind of ['layer', 'rms'] as const) {
+            if (kind === 'rms') rt.once(rmsNormForward(rt, { out, rstd, inp, weight }));
+            else rt.once(layerNormForward(rt, { out, mean, rstd, inp, weight, bias }));
+            const bits: Uint32Array[] = [];
+            for (let k = 0; k < 2; k++) {
+              const dweight = rt.tensor([C], 'f32', 'dweight', true), dbias = rt.tensor([C], 'f32', 'dbias', true);
+              if (kind === 'rms') rt.once(rmsNormBackward(rt, { dinp, dweight, scratch: rs, dout, inp, weight, rstd }));
+              else rt.once(layerNormBackward(rt, { dinp, dweight, dbias, scratch: ls, dout, inp, weight, mean, rstd }));
+              const w = await readF32(rt, dweight), b = await readF32(rt, dbias);
+              bits.push(new Uint32Array(Float32Array.from([...w, ...b]).buffer));
+              rt.free(dweight, dbias);
+            }
+            expect(bits[0], `${kind}norm, ${name}, C=${C}`).toEqual(bits[1]);
+          }
+        });
+      }
+      rt.free(inp, weight, bias, dout, mean, rstd, out, dinp, rs, ls);
     }
-    expect(bits[0]).toEqual(bits[1]);
-    rt.free(inp, weight, dout, rstd, out, dinp, scratch);
     await expectNoGpuErrors(rt);
   });
 
