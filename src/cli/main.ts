@@ -3,6 +3,7 @@
 // loaded only when used.
 const commands: Record<string, { summary: string; load: () => Promise<{ main: (argv: string[]) => Promise<number> }> }> = {
   data: { summary: 'inspect a dataset: pupil data inspect FILE [--format F] [--tokenizer DIR]', load: () => import('./commands/data.ts') },
+  export: { summary: 'write a checkpoint or model as a Hugging Face folder: pupil export SOURCE --out DIR [--dtype f16]', load: () => import('./commands/export.ts') },
 };
 
 function usage(): string {
