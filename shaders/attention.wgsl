@@ -10,7 +10,11 @@
 //   forward          one invocation per query row, K/V tiles of BK keys in workgroup memory.
 //                    Online softmax: running max m and sum l per row; the accumulator is rescaled
 //                    once per 4 keys, not per key. Writes out and lse_i = ln sum_j exp(s_ij).
-//   backward_delta   delta_i = sum_d dout_id out_id, one invocation per (b, i, h) row.
+//   backward_stats   delta_i = sum_d dout_id out_id, one invocation per (b, i, h) row, written
+//                    with lse_i * log2(e) as one vec2 per row (B, Hq, T, 2): the backward kernels
+//                    read one binding instead of two (dkdv then fits in 8 storage buffers).
+//   backward_delta   the same, delta alone (B, Hq, T), for callers that plan the older shape; the
+//                    kernels then read lse and delta separately (the op rewrites `row_stats`).
 //   backward_dkdv    one invocation per key row, Q/dO tiles of BQT queries in workgroup memory.
 //                    Recomputes p_ij = exp(s_ij - lse_i); dv_j += p dO_i; ds = p (dO_i.v_j - delta_i);
 //                    dk_j += ds q_i. It loops over the Hq/Hkv query heads of its kv head itself, so
@@ -68,6 +72,13 @@ struct Params {
 @group(0) @binding(12) var<storage, read_write> dq: array<f32>;     // (B, T, Hq, D)
 @group(0) @binding(13) var<storage, read_write> dk: array<f32>;     // (B, T, Hkv, D)
 @group(0) @binding(14) var<storage, read_write> dv: array<f32>;     // (B, T, Hkv, D)
+@group(0) @binding(15) var<storage, read> stats: array<vec2f>;      // (B, Hq, T) (lse * log2(e), delta)
+@group(0) @binding(16) var<storage, read_write> stats_out: array<vec2f>; // (B, Hq, T)
+
+// (lse * log2(e), delta) of a query row.
+fn row_stats(row: u32) -> vec2f {
+  return stats[row];
+}
 
 // Tiles shared by a workgroup, f32 whatever the storage type (converted once, read many times).
 var<workgroup> kt: array<vec4f, BK * DV>;
@@ -201,6 +212,21 @@ fn backward_delta(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw
   delta_out[(b * p.Hq + h) * p.T + i] = sum;
 }
 
+// Grid and rows as backward_delta.
+@compute @workgroup_size(WG)
+fn backward_stats(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let r = (wid.x + wid.y * nwg.x) * WG + lid;
+  if (r >= p.n) { return; }
+  let h = r % p.Hq;
+  let bi = r / p.Hq;
+  let i = bi % p.T;
+  let b = bi / p.T;
+  var sum = 0.0;
+  for (var d = 0u; d < p.D; d++) { sum += f32(dout[r * p.D + d]) * f32(out_in[r * p.D + d]); }
+  let row = (b * p.Hq + h) * p.T + i;
+  stats_out[row] = vec2f(lse[row] * LOG2E, sum);
+}
+
 // Grid: (ceil(T / BKV), Hkv, B).
 @compute @workgroup_size(BKV)
 fn backward_dkdv(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -233,8 +259,9 @@ fn backward_dkdv(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_in
       }
       for (var t = lid; t < BQT; t += BKV) {
         let row = (b * p.Hq + h) * p.T + min(i0 + t, p.T - 1u);
-        lset[t] = lse[row] * LOG2E;
-        delt[t] = delta[row];
+        let st = row_stats(row);
+        lset[t] = st.x;
+        delt[t] = st.y;
         if (SEGMENTS) { segq[t] = segment(b, i0 + t); }
       }
       workgroupBarrier();
@@ -292,8 +319,9 @@ fn backward_dq(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_inde
     dqa[c] = vec4f(0.0);
   }
   let row = (b * p.Hq + h) * p.T + min(i, p.T - 1u);
-  let lse2 = lse[row] * LOG2E;
-  let dl = delta[row];
+  let st = row_stats(row);
+  let lse2 = st.x;
+  let dl = st.y;
   let segi = segment(b, i);
   let kend = min(p.T, q0 + BQ);
   for (var k0 = 0u; k0 < kend; k0 += BK) {

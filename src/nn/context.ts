@@ -15,7 +15,7 @@ export interface Scratch {
   dq: Tensor; // (N, Hq·D)
   dk: Tensor; // (N, Hkv·D)
   dv: Tensor; // (N, Hkv·D)
-  delta: Tensor; // (B, Hq, T)
+  delta: Tensor; // (B, Hq, T, 2): lse·log2e and delta per row
   dh: Tensor; // (N, F)
   dpre: Tensor; // (N, F): dgate (SwiGLU) or dfc (GELU)
   dup?: Tensor; // (N, F), SwiGLU

@@ -11,6 +11,7 @@ import type { BatchInputs, BuildOptions, ModelGraph } from '../models/architectu
 import type { ModelConfig } from '../models/config.ts';
 import type { ParamStore } from '../models/params.ts';
 import { ropeInverseFrequencies, ropeTable } from '../ops/rope.ts';
+import { attentionScratchShapes } from '../ops/attention.ts';
 import { blockBackward, blockForward, blockSaved, blockSavedShapes, type BlockSaved } from './block.ts';
 import type { LayerContext } from './context.ts';
 import { embedBackward, embedForward } from './embedding.ts';
@@ -45,7 +46,7 @@ export function decoderPlan(cfg: ModelConfig, spec: DecoderSpec, B: number, T: n
   plan['scratch.dq'] = [d.N, d.Hq * d.D];
   plan['scratch.dk'] = [d.N, d.Hkv * d.D];
   plan['scratch.dv'] = [d.N, d.Hkv * d.D];
-  plan['scratch.delta'] = [d.B, d.Hq, d.T];
+  plan['scratch.delta'] = attentionScratchShapes(d.B, d.T, d.Hq).delta; // (B, Hq, T, 2): keeps dK/dV at 8 storage buffers
   plan['scratch.dh'] = [d.N, d.F];
   plan['scratch.dpre'] = [d.N, d.F];
   if (cfg.mlp === 'swiglu') plan['scratch.dup'] = [d.N, d.F];

@@ -1,8 +1,9 @@
 // Causal self-attention, flash style: the T x T scores never reach device memory. The forward keeps
 // the log-sum-exp of each query's scores; the backward recomputes the probabilities from it
-// (FlashAttention-2): a delta kernel, a dk/dv kernel that iterates over query tiles (and over the
-// query heads of a kv head, so the GQA sum is deterministic), and a dq kernel. See
-// shaders/attention.wgsl.
+// (FlashAttention-2): a stats kernel (delta, packed with lse), a dk/dv kernel that iterates over
+// query tiles (and over the query heads of a kv head, so the GQA sum is deterministic), and a dq
+// kernel, which the subgroup variant can fuse into dk/dv. shaders/attention_subgroup.wgsl is the fast
+// path (subgroups of >= 8 lanes and D % 4 == 0); shaders/attention.wgsl the fallback for the rest.
 //
 // Letters: B batch, T sequence length, Hq query heads, Hkv key/value heads (Hq a multiple of Hkv;
 // query head h reads kv head floor(h / (Hq / Hkv))), D head dim (1 .. 128).
@@ -15,6 +16,7 @@ import { grid, type Dispatch, type Runtime } from '../gpu/runtime.ts';
 import { byteSize, shapeStr, type DType, type Tensor } from '../gpu/tensor.ts';
 import { specialize } from '../gpu/wgsl.ts';
 import code from '../../shaders/attention.wgsl?raw';
+import subgroupCode from '../../shaders/attention_subgroup.wgsl?raw';
 import { ceilDiv, expectDType, expectPositiveInt, expectRank, expectShape } from './check.ts';
 
 export interface AttentionForwardArgs {
@@ -37,7 +39,7 @@ export interface AttentionBackwardArgs {
   v: Tensor; // (B, T, Hkv, D)
   out: Tensor; // (B, T, Hq, D) the forward's output
   lse: Tensor; // (B, Hq, T) f32, the forward's lse
-  delta: Tensor; // (B, Hq, T) f32 scratch
+  delta: Tensor; // (B, Hq, T, 2) f32 scratch (attentionScratchShapes); (B, Hq, T) is still accepted, at one more storage binding
   segmentIds?: Tensor; // (B, T) i32, as in the forward
   scale?: number;
   accumulate?: boolean;
@@ -63,10 +65,73 @@ export interface AttentionTiles {
 export const DEFAULT_TILES: AttentionTiles = { BQ: 64, BK: 32, BKV: 64, BQT: 32 };
 const WG_DELTA = 256;
 const CH = 4; // the forward scores keys four at a time, so BK is a multiple of 4
+const TQ = 16; // query rows per tile of the subgroup kernels (their `const TQ`)
 
 /** Shapes of the tensors the caller plans for attention: lse is saved by the forward, delta is backward scratch. */
 export function attentionScratchShapes(B: number, T: number, Hq: number): { lse: number[]; delta: number[] } {
-  return { lse: [B, Hq, T], delta: [B, Hq, T] };
+  return { lse: [B, Hq, T], delta: [B, Hq, T, 2] };
+}
+
+/**
+ * Per-adapter choices. Measured on lavapipe (2 cores, 8-wide lanes), B=4 H=8 T=256 D=64 causal:
+ * the subgroup forward ≈14-19 GFLOP/s against ≈2 for attention.wgsl's. On GPUs a subgroup workgroup
+ * is 8 lanes of a wider subgroup: correct, not tuned.
+ */
+export interface AttentionTuning {
+  /** Use attention_subgroup.wgsl (when D % 4 == 0 and D <= 128). */
+  subgroups: boolean;
+  /** Lanes per workgroup of the subgroup kernels: 8 (the shader's broadcasts assume it). */
+  sgw: 8;
+  /**
+   * Backward kernels: 'plain' (attention.wgsl), 'subgroup' (dk/dv and dq kernels of
+   * attention_subgroup.wgsl) or 'fused' (its dk/dv kernel computing dq too: 9 storage buffers,
+   * falls back to 'subgroup' when the device allows 8). Default 'plain': on lavapipe the subgroup
+   * backward is no faster yet (≈7-8 GFLOP/s either way) and takes 15-80 s to compile.
+   */
+  backward: 'plain' | 'subgroup' | 'fused';
+}
+
+const tunings = new WeakMap<Runtime, AttentionTuning>();
+
+function minSubgroupSize(rt: Runtime): number {
+  const info = (rt.device as unknown as { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
+  return info?.subgroupMinSize ?? 0;
+}
+
+/** The tuning in force for this runtime. */
+export function attentionTuning(rt: Runtime): AttentionTuning {
+  let t = tunings.get(rt);
+  if (!t) {
+    t = { subgroups: rt.features.subgroups && minSubgroupSize(rt) >= 8, sgw: 8, backward: 'plain' };
+    tunings.set(rt, t);
+  }
+  return t;
+}
+
+/** Overrides part of the tuning (tests, benchmarks, per-adapter tuning). */
+export function setAttentionTuning(rt: Runtime, t: Partial<AttentionTuning>): void {
+  const next = { ...attentionTuning(rt), ...t };
+  if (next.subgroups && !(rt.features.subgroups && minSubgroupSize(rt) >= next.sgw && next.sgw >= 8)) {
+    throw new OpError('attention', `subgroup kernels need subgroups of at least ${next.sgw} (>= 8) lanes; this device's minimum is ${minSubgroupSize(rt)}`);
+  }
+  tunings.set(rt, next);
+}
+
+/** Subgroup fast path for this D? */
+function fastPath(rt: Runtime, D: number): boolean {
+  return attentionTuning(rt).subgroups && D % 4 === 0 && D <= 128;
+}
+
+const SG_LINES = /^const SGW: u32 = \d+u;.*\nconst DMAX: u32 = \d+u;.*\nconst NU: u32 = \d+u;.*$/m;
+const STATS_LINE = /^ {2}return stats\[row\];$/m;
+const LEGACY_STATS = '  return vec2f(lse[row] * LOG2E, delta[row]);';
+
+function subgroupSource(dtype: DType, dmax: number, sgw: number, packed: boolean): string {
+  if (!SG_LINES.test(subgroupCode) || !STATS_LINE.test(subgroupCode)) throw new Error('attention_subgroup.wgsl lost a line the op rewrites');
+  const nu = Math.ceil(dmax / 4 / sgw);
+  let c = subgroupCode.replace(SG_LINES, `const SGW: u32 = ${sgw}u;\nconst DMAX: u32 = ${dmax}u;\nconst NU: u32 = ${nu}u;`);
+  if (!packed) c = c.replace(STATS_LINE, LEGACY_STATS);
+  return specialize(c, dtype);
 }
 
 interface Dims {
@@ -124,9 +189,11 @@ function unroll(tiles: AttentionTiles, dmax: number): number {
 
 const DMAX_LINE = /^const DMAX: u32 = \d+u;$/m;
 
-function source(dtype: DType, dmax: number): string {
-  if (!DMAX_LINE.test(code)) throw new Error('attention.wgsl has no `const DMAX: u32 = ...u;` line to specialise');
-  return specialize(code.replace(DMAX_LINE, `const DMAX: u32 = ${dmax}u;`), dtype);
+function source(dtype: DType, dmax: number, packed = true): string {
+  if (!DMAX_LINE.test(code) || !STATS_LINE.test(code)) throw new Error('attention.wgsl lost a line the op rewrites');
+  let c = code.replace(DMAX_LINE, `const DMAX: u32 = ${dmax}u;`);
+  if (!packed) c = c.replace(STATS_LINE, LEGACY_STATS);
+  return specialize(c, dtype);
 }
 
 /** Largest tile (rows) <= want, a multiple of `multiple`, whose two f32 row tiles fit workgroup memory. */
@@ -159,6 +226,19 @@ export function attentionForward(rt: Runtime, args: AttentionForwardArgs, tiles:
   checkSize(rt, out, lse, q, k, v, segmentIds);
   checkStorageBuffers(rt, op, 6);
   const dmax = dmaxFor(d.D);
+  if (fastPath(rt, d.D)) {
+    const { sgw } = attentionTuning(rt);
+    return [
+      rt.kernel({
+        key: { kernel: 'attention_subgroup', variant: `forward_d${dmax}_w${sgw}`, dtype: d.dtype, constants: { SEGMENTS: segmentIds ? 1 : 0 } },
+        code: subgroupSource(d.dtype, dmax, sgw, true),
+        entryPoint: 'forward',
+        bindings: { 1: q, 2: k, 3: v, 4: segmentIds ?? q, 5: out, 6: lse },
+        params: params(d),
+        workgroups: [ceilDiv(d.T, TQ), d.Hq, d.B],
+      }),
+    ];
+  }
   const BK = fitTile(rt, tiles.BK, dmax, 4, CH);
   return [
     rt.kernel({
@@ -186,41 +266,88 @@ export function attentionBackward(rt: Runtime, args: AttentionBackwardArgs, tile
     expectShape(op, name, t, q.shape);
     expectDType(op, name, t, d.dtype);
   }
-  for (const [name, t] of [['lse', lse], ['delta', delta]] as const) {
-    expectShape(op, name, t, [d.B, d.Hq, d.T]);
-    expectDType(op, name, t, 'f32');
-  }
+  expectShape(op, 'lse', lse, [d.B, d.Hq, d.T]);
+  expectDType(op, 'lse', lse, 'f32');
+  // The packed (B, Hq, T, 2) delta holds (lse * log2(e), delta) per row; the (B, Hq, T) one delta only.
+  const packed = delta.shape.length === 4;
+  expectShape(op, 'delta', delta, packed ? [d.B, d.Hq, d.T, 2] : [d.B, d.Hq, d.T]);
+  expectDType(op, 'delta', delta, 'f32');
   checkSize(rt, dq, dk, dv, dout, q, k, v, out, lse, delta, segmentIds);
-  checkStorageBuffers(rt, op, 9);
   const dmax = dmaxFor(d.D);
-  const src = source(d.dtype, dmax);
   const seg = segmentIds ? 1 : 0;
-  const BK = fitTile(rt, tiles.BK, dmax, 4, CH);
-  const BQT = fitTile(rt, tiles.BQT, dmax, 12, 1);
   const rows = d.B * d.T * d.Hq;
   const placeholder = segmentIds ?? q;
-  return [
-    rt.kernel({
-      key: { kernel: 'attention', variant: `backward_delta_d${dmax}`, dtype: d.dtype, constants: { WG: WG_DELTA } },
+  const stats = packed
+    ? rt.kernel({
+        key: { kernel: 'attention', variant: `backward_stats_d${dmax}`, dtype: d.dtype, constants: { WG: WG_DELTA } },
+        code: source(d.dtype, dmax),
+        entryPoint: 'backward_stats',
+        bindings: { 7: dout, 9: out, 10: lse, 16: delta },
+        params: params(d, false, rows),
+        workgroups: grid(ceilDiv(rows, WG_DELTA)),
+      })
+    : rt.kernel({
+        key: { kernel: 'attention', variant: `backward_delta_d${dmax}`, dtype: d.dtype, constants: { WG: WG_DELTA } },
+        code: source(d.dtype, dmax),
+        entryPoint: 'backward_delta',
+        bindings: { 7: dout, 8: delta, 9: out },
+        params: params(d, false, rows),
+        workgroups: grid(ceilDiv(rows, WG_DELTA)),
+      });
+  // Bindings of the row statistics in each shader.
+  const plainStats: Record<number, Tensor> = packed ? { 15: delta } : { 10: lse, 11: delta };
+  const sgStats: Record<number, Tensor> = packed ? { 11: delta } : { 10: lse, 15: delta };
+  const extra = packed ? 0 : 1;
+  const pv = packed ? 'packed' : 'split';
+  if (fastPath(rt, d.D) && attentionTuning(rt).backward !== 'plain') {
+    const t = attentionTuning(rt);
+    const fused = t.backward === 'fused' && rt.limits.maxStorageBuffersPerShaderStage >= 9 + extra;
+    checkStorageBuffers(rt, op, (fused ? 9 : 8) + extra);
+    const src = subgroupSource(d.dtype, dmax, t.sgw, packed);
+    const kb = 4 * t.sgw;
+    const common = { 1: q, 2: k, 3: v, 4: placeholder, 7: dout, ...sgStats };
+    const entry = fused ? 'backward_dkdv_dq' : 'backward_dkdv';
+    const dkdv = rt.kernel({
+      key: { kernel: 'attention_subgroup', variant: `${entry}_d${dmax}_w${t.sgw}_${pv}`, dtype: d.dtype, constants: { SEGMENTS: seg } },
       code: src,
-      entryPoint: 'backward_delta',
-      bindings: { 7: dout, 8: delta, 9: out },
-      params: params(d, false, rows),
-      workgroups: grid(ceilDiv(rows, WG_DELTA)),
-    }),
+      entryPoint: entry,
+      bindings: fused ? { ...common, 12: dq, 13: dk, 14: dv } : { ...common, 13: dk, 14: dv },
+      params: params(d, args.accumulate),
+      workgroups: [fused ? 1 : ceilDiv(d.T, kb), d.Hkv, d.B],
+    });
+    if (fused) return [stats, dkdv];
+    return [
+      stats,
+      dkdv,
+      rt.kernel({
+        key: { kernel: 'attention_subgroup', variant: `backward_dq_d${dmax}_w${t.sgw}_${pv}`, dtype: d.dtype, constants: { SEGMENTS: seg } },
+        code: src,
+        entryPoint: 'backward_dq',
+        bindings: { ...common, 12: dq },
+        params: params(d, args.accumulate),
+        workgroups: [ceilDiv(d.T, TQ), d.Hq, d.B],
+      }),
+    ];
+  }
+  checkStorageBuffers(rt, op, 8 + extra);
+  const src = source(d.dtype, dmax, packed);
+  const BK = fitTile(rt, tiles.BK, dmax, 4, CH);
+  const BQT = fitTile(rt, tiles.BQT, dmax, 12, 1);
+  return [
+    stats,
     rt.kernel({
-      key: { kernel: 'attention', variant: `backward_dkdv_d${dmax}`, dtype: d.dtype, constants: { BKV: tiles.BKV, BQT, SEGMENTS: seg, UNROLL: unroll(tiles, dmax) } },
+      key: { kernel: 'attention', variant: `backward_dkdv_d${dmax}_${pv}`, dtype: d.dtype, constants: { BKV: tiles.BKV, BQT, SEGMENTS: seg, UNROLL: unroll(tiles, dmax) } },
       code: src,
       entryPoint: 'backward_dkdv',
-      bindings: { 1: q, 2: k, 3: v, 4: placeholder, 7: dout, 10: lse, 11: delta, 13: dk, 14: dv },
+      bindings: { 1: q, 2: k, 3: v, 4: placeholder, 7: dout, ...plainStats, 13: dk, 14: dv },
       params: params(d, args.accumulate),
       workgroups: [ceilDiv(d.T, tiles.BKV), d.Hkv, d.B],
     }),
     rt.kernel({
-      key: { kernel: 'attention', variant: `backward_dq_d${dmax}`, dtype: d.dtype, constants: { BQ: tiles.BQ, BK, SEGMENTS: seg, UNROLL: unroll(tiles, dmax) } },
+      key: { kernel: 'attention', variant: `backward_dq_d${dmax}_${pv}`, dtype: d.dtype, constants: { BQ: tiles.BQ, BK, SEGMENTS: seg, UNROLL: unroll(tiles, dmax) } },
       code: src,
       entryPoint: 'backward_dq',
-      bindings: { 1: q, 2: k, 3: v, 4: placeholder, 7: dout, 10: lse, 11: delta, 12: dq },
+      bindings: { 1: q, 2: k, 3: v, 4: placeholder, 7: dout, ...plainStats, 12: dq },
       params: params(d, args.accumulate),
       workgroups: [ceilDiv(d.T, tiles.BQ), d.Hq, d.B],
     }),

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { attentionBackward, attentionForward, attentionScratchShapes, type AttentionTiles } from '../../src/ops/attention.ts';
+import { attentionBackward, attentionForward, attentionScratchShapes, attentionTuning, setAttentionTuning, type AttentionTiles, type AttentionTuning } from '../../src/ops/attention.ts';
 import { fromF16, toF16 } from '../../src/gpu/half.ts';
 import type { Runtime } from '../../src/gpu/runtime.ts';
 import { attentionBackwardRef, attentionForwardRef, type AttnDims } from '../reference/attention.ts';
@@ -79,6 +79,17 @@ async function check(rt: Runtime, c: Case): Promise<void> {
 
 const SMALL_TILES: AttentionTiles = { BQ: 16, BK: 16, BKV: 16, BQT: 8 };
 
+/** Runs `f` with part of the attention tuning overridden, then restores it. */
+async function withTuning(rt: Runtime, t: Partial<AttentionTuning>, f: () => Promise<void>): Promise<void> {
+  const before = { ...attentionTuning(rt) };
+  setAttentionTuning(rt, t);
+  try {
+    await f();
+  } finally {
+    setAttentionTuning(rt, before);
+  }
+}
+
 describe('attention', () => {
   const cases: Case[] = [
     { B: 2, T: 33, Hq: 4, Hkv: 2, D: 16 },
@@ -88,11 +99,34 @@ describe('attention', () => {
     { B: 1, T: 33, Hq: 2, Hkv: 1, D: 100, segKind: 'middle' },
     { B: 2, T: 33, Hq: 4, Hkv: 2, D: 7, segKind: 'three', tiles: SMALL_TILES },
     { B: 1, T: 7, Hq: 3, Hkv: 3, D: 8, scale: 0.7 },
+    { B: 1, T: 130, Hq: 2, Hkv: 2, D: 4 },
   ];
   for (const c of cases) {
     const name = `B=${c.B} T=${c.T} Hq=${c.Hq} Hkv=${c.Hkv} D=${c.D}${c.segKind ? ` seg=${c.segKind}` : ''}${c.tiles ? ' small tiles' : ''}${c.scale ? ` scale=${c.scale}` : ''}`;
     it(`f32 forward and backward, ${name}`, async () => check(await getRuntime(), c));
   }
+
+  // The cases above take the subgroup forward wherever D % 4 == 0 (tiles of 16 queries x 32 keys:
+  // T = 1, 7, 33, 130 cut them everywhere). Here the same shapes without subgroups (attention.wgsl
+  // only), and the subgroup backward kernels.
+  it('subgroups disabled: attention.wgsl forward, T=33 GQA and T=130 segments', async () => {
+    const rt = await getRuntime({ subgroups: true });
+    expect(rt.features.subgroups).toBe(false);
+    expect(attentionTuning(rt).subgroups).toBe(false);
+    await check(rt, { B: 2, T: 33, Hq: 4, Hkv: 2, D: 16 });
+    await check(rt, { B: 1, T: 130, Hq: 2, Hkv: 1, D: 12, segKind: 'three' });
+  });
+
+  it('uses the subgroup path on this device', async () => {
+    expect(attentionTuning(await getRuntime()).subgroups).toBe(true);
+  });
+
+  // 'fused' (dq inside dk/dv) shares this code plus one product; it is left out for compile time
+  // (~30 s on lavapipe with a cold shader cache).
+  it('subgroup backward kernels (dk/dv and dq), GQA, segments, T=40', async () => {
+    const rt = await getRuntime();
+    await withTuning(rt, { backward: 'subgroup' }, () => check(rt, { B: 2, T: 40, Hq: 4, Hkv: 2, D: 8, segKind: 'three' }));
+  });
 
   it('f16 storage, B=2 T=33 Hq=4 Hkv=2 D=16 seg=middle', async () => {
     const rt = await getRuntime();

@@ -1,0 +1,430 @@
+// Causal flash attention, subgroup variant. Same contract, layout and math as attention.wgsl (read
+// that file first): q, out, dout (B, T, Hq, D); k, v (B, T, Hkv, D); scores in the log2 domain;
+// lse (B, Hq, T). Needs D % 4 == 0 (vec4 loads) and subgroups of at least SGW invocations: a
+// workgroup is SGW invocations that are one subgroup.
+//
+// Why: on lavapipe (LLVM, 8-wide SIMD, one invocation per lane) a load whose address differs per
+// lane is a gather, and a private array indexed by a runtime value lives in scratch memory. So, as
+// in matmul_subgroup.wgsl: no workgroup memory, register tiles with constant indices only (every
+// loop below except the one over D runs to a constant and is unrolled), vec4 loads along D, and
+// values every lane needs are loaded once and shared with subgroupShuffle at constant lanes.
+//
+// A tile is TQ = 16 query rows x KB = 4 * SGW keys. Lane l owns keys 4l .. 4l+3 of the tile for the
+// score-shaped products (S = Q K^T, dP = dO V^T: it loads those 4 key rows, and query rows r and
+// r + 8 are loaded by lane r % 8 and shuffled), and owns the vec4 columns l, l + SGW, ... of D for
+// the D-shaped products (O += P V, dQ += dS K, dK += dS^T Q, dV += P^T dO: the probability of key
+// 4L + c comes from lane L by a shuffle). Causal tiles above the diagonal are never visited, and a
+// tile whose pairs all have different segment ids is skipped.
+//
+//   forward         one workgroup per (16 query rows, head): online softmax over key tiles.
+//   backward_dkdv   one workgroup per (key tile, kv head). It iterates over the Hq / Hkv query
+//                   heads of its kv head and the query tiles at or below the diagonal; dK, dV stay
+//                   in registers.
+//   backward_dq     one workgroup per (16 query rows, head): dQ over the key tiles.
+//   backward_dkdv_dq  both at once, one workgroup per kv head looping over the key tiles itself:
+//                   dQ of each query tile is read, updated and written back (only this workgroup
+//                   touches those rows, in a fixed order: deterministic, no atomics), which saves
+//                   recomputing S and dP in backward_dq. Few workgroups: for CPUs.
+// The backward reads (lse * log2(e), delta) pairs per query row, written by attention.wgsl's
+// backward_stats (one binding instead of two keeps dkdv within 8 storage buffers).
+//
+// SGW, DMAX and NU are plain constants, not overrides, because they size private arrays; the op
+// rewrites their lines (SGW: lanes per workgroup, a workgroup being one subgroup of >= SGW lanes).
+
+enable subgroups;
+diagnostic(off, subgroup_uniformity);
+
+alias ST = f32;
+
+const SGW: u32 = 8u;    // invocations per workgroup, all in one subgroup (see `lanes`)
+const DMAX: u32 = 64u;  // largest D this build handles
+const NU: u32 = 2u;     // vec4 columns of D per lane: ceil(DMAX / 4 / SGW)
+const TQ: u32 = 16u;    // query rows per tile
+const KB: u32 = 4u * SGW;  // keys per tile
+const MASKED: f32 = -2e30;
+const M0: f32 = -1e30;
+const LN2: f32 = 0.6931471805599453;
+const LOG2E: f32 = 1.4426950408889634;
+
+override SEGMENTS: bool = false;  // when false `seg` is bound to a placeholder and never read
+
+struct Params {
+  T: u32,
+  Hq: u32,
+  Hkv: u32,
+  D: u32,
+  scale2: f32,      // scale * log2(e)
+  scale: f32,
+  accumulate: u32,  // backward: add into dq, dk, dv instead of overwriting
+  n: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> q: array<vec4<ST>>;          // (B, T, Hq, D)
+@group(0) @binding(2) var<storage, read> k: array<vec4<ST>>;          // (B, T, Hkv, D)
+@group(0) @binding(3) var<storage, read> v: array<vec4<ST>>;          // (B, T, Hkv, D)
+@group(0) @binding(4) var<storage, read> seg: array<i32>;             // (B, T)
+@group(0) @binding(5) var<storage, read_write> out: array<vec4<ST>>;  // (B, T, Hq, D)
+@group(0) @binding(6) var<storage, read_write> lse_out: array<f32>;   // (B, Hq, T)
+@group(0) @binding(7) var<storage, read> dout: array<vec4<ST>>;       // (B, T, Hq, D)
+@group(0) @binding(11) var<storage, read> stats: array<vec2f>;        // (B, Hq, T) (lse * log2(e), delta)
+@group(0) @binding(10) var<storage, read> lse: array<f32>;            // (B, Hq, T), older delta layout only
+@group(0) @binding(15) var<storage, read> delta: array<f32>;          // (B, Hq, T), older delta layout only
+@group(0) @binding(12) var<storage, read_write> dq: array<vec4f>;     // (B, T, Hq, D)
+@group(0) @binding(13) var<storage, read_write> dk: array<vec4f>;     // (B, T, Hkv, D)
+@group(0) @binding(14) var<storage, read_write> dv: array<vec4f>;     // (B, T, Hkv, D)
+
+// Offsets in vec4s. Rows past T are clamped to T - 1 (real, finite data that the masks then
+// ignore); columns past D / 4 likewise, and are never stored.
+fn qrow(b: u32, i: u32, h: u32) -> u32 { return ((b * p.T + min(i, p.T - 1u)) * p.Hq + h) * (p.D / 4u); }
+fn kvrow(b: u32, j: u32, h: u32) -> u32 { return ((b * p.T + min(j, p.T - 1u)) * p.Hkv + h) * (p.D / 4u); }
+fn kvrows(b: u32, j: u32, h: u32) -> vec4u { return vec4u(kvrow(b, j, h), kvrow(b, j + 1u, h), kvrow(b, j + 2u, h), kvrow(b, j + 3u, h)); }
+fn statrow(b: u32, h: u32, i: u32) -> u32 { return (b * p.Hq + h) * p.T + min(i, p.T - 1u); }
+fn col(sl: u32, u: u32) -> u32 { return min(sl + SGW * u, p.D / 4u - 1u); }
+fn colOk(sl: u32, u: u32) -> bool { return sl + SGW * u < p.D / 4u; }
+fn segment(b: u32, i: u32) -> i32 {
+  if (SEGMENTS) { return seg[b * p.T + min(i, p.T - 1u)]; }
+  return 0;
+}
+
+// (lse * log2(e), delta) of a query row. For callers with a separate (B, Hq, T) delta the op
+// rewrites the body to `return vec2f(lse[row] * LOG2E, delta[row]);`.
+fn row_stats(row: u32) -> vec2f {
+  return stats[row];
+}
+
+// x of lanes 0 .. 7. Broadcasts at constant lanes (a register permute on lavapipe; a shuffle with
+// a runtime lane index compiles to a per-lane loop there), which is why SGW is 8.
+fn lanes(x: vec4f) -> array<vec4f, 8> {
+  return array<vec4f, 8>(subgroupBroadcast(x, 0u), subgroupBroadcast(x, 1u), subgroupBroadcast(x, 2u), subgroupBroadcast(x, 3u),
+                         subgroupBroadcast(x, 4u), subgroupBroadcast(x, 5u), subgroupBroadcast(x, 6u), subgroupBroadcast(x, 7u));
+}
+// The 16 rows of a tile, lane r % 8 holding row r % 8 in x0 and row r % 8 + 8 in x1.
+fn rows(x0: vec4f, x1: vec4f) -> array<vec4f, TQ> {
+  let a = lanes(x0);
+  let b = lanes(x1);
+  return array<vec4f, TQ>(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
+}
+
+// acc + x.x * b0 + x.y * b1 + x.z * b2 + x.w * b3.
+fn step4(acc: vec4f, x: vec4f, b0: vec4f, b1: vec4f, b2: vec4f, b3: vec4f) -> vec4f {
+  return fma(vec4f(x.x), b0, fma(vec4f(x.y), b1, fma(vec4f(x.z), b2, fma(vec4f(x.w), b3, acc))));
+}
+
+// Valid (causal, same segment) pairs of the lane's keys j .. j+3 with query rows i0 .. i0+15, and
+// whether the tile has any.
+struct Mask { ok: array<vec4<bool>, TQ>, some: bool }
+fn mask(b: u32, i0: u32, j: u32, sl: u32) -> Mask {
+  var m: Mask;
+  let segk = vec4i(segment(b, j), segment(b, j + 1u), segment(b, j + 2u), segment(b, j + 3u));
+  let sr = rows(vec4f(bitcast<f32>(segment(b, i0 + (sl & 7u)))), vec4f(bitcast<f32>(segment(b, i0 + 8u + (sl & 7u)))));
+  var some = false;
+  for (var r = 0u; r < TQ; r++) {
+    // Padding rows (i >= T) are clamped copies of row T - 1: the backward must not count them.
+    var ok = (vec4u(j) + vec4u(0u, 1u, 2u, 3u) <= vec4u(i0 + r)) & vec4<bool>(i0 + r < p.T);
+    if (SEGMENTS) { ok = ok & (segk == vec4i(bitcast<i32>(sr[r].x))); }
+    m.ok[r] = ok;
+    some = some || any(ok);
+  }
+  m.some = subgroupAny(some);
+  return m;
+}
+
+// S[r] = q_{i0+r} . k_{j..j+3} (unscaled), qa / qb the rows of lane % 8 and lane % 8 + 8, kr the
+// lane's 4 key rows. The loop over D is the only runtime-length loop.
+fn scores(qa: u32, qb: u32, kr: vec4u) -> array<vec4f, TQ> {
+  var s = array<vec4f, TQ>();
+  for (var d = 0u; d < p.D / 4u; d++) {
+    let t = transpose(mat4x4f(vec4f(k[kr.x + d]), vec4f(k[kr.y + d]), vec4f(k[kr.z + d]), vec4f(k[kr.w + d])));
+    let x0 = vec4f(q[qa + d]);
+    let x1 = vec4f(q[qb + d]);
+    let x = rows(x0, x1);
+    for (var r = 0u; r < TQ; r++) { s[r] = step4(s[r], x[r], t[0], t[1], t[2], t[3]); }
+  }
+  return s;
+}
+
+// The scores and dP[r] = dout_{i0+r} . v_{j..j+3} in one pass over D.
+struct ScoresDp { s: array<vec4f, TQ>, dp: array<vec4f, TQ> }
+fn scoresDp(qa: u32, qb: u32, kr: vec4u) -> ScoresDp {
+  var o = ScoresDp();
+  for (var d = 0u; d < p.D / 4u; d++) {
+    let t = transpose(mat4x4f(vec4f(k[kr.x + d]), vec4f(k[kr.y + d]), vec4f(k[kr.z + d]), vec4f(k[kr.w + d])));
+    let w = transpose(mat4x4f(vec4f(v[kr.x + d]), vec4f(v[kr.y + d]), vec4f(v[kr.z + d]), vec4f(v[kr.w + d])));
+    let x0 = vec4f(q[qa + d]);
+    let x1 = vec4f(q[qb + d]);
+    let y0 = vec4f(dout[qa + d]);
+    let y1 = vec4f(dout[qb + d]);
+    let x = rows(x0, x1);
+    let y = rows(y0, y1);
+    for (var r = 0u; r < TQ; r++) {
+      o.s[r] = step4(o.s[r], x[r], t[0], t[1], t[2], t[3]);
+      o.dp[r] = step4(o.dp[r], y[r], w[0], w[1], w[2], w[3]);
+    }
+  }
+  return o;
+}
+
+// P and dS = scale * P * (dP - delta) of a tile, from the forward's statistics.
+struct Grad { pr: array<vec4f, TQ>, ds: array<vec4f, TQ> }
+fn probs(b: u32, h: u32, i0: u32, sl: u32, sd: ScoresDp, mk: Mask) -> Grad {
+  var g: Grad;
+  let st = rows(vec4f(row_stats(statrow(b, h, i0 + (sl & 7u))), 0.0, 0.0), vec4f(row_stats(statrow(b, h, i0 + 8u + (sl & 7u))), 0.0, 0.0));
+  for (var r = 0u; r < TQ; r++) {
+    let lse2 = st[r].x;
+    let delta = st[r].y;
+    g.pr[r] = select(vec4f(0.0), exp2(sd.s[r] * p.scale2 - lse2), mk.ok[r]);
+    g.ds[r] = g.pr[r] * (sd.dp[r] - delta) * p.scale;
+  }
+  return g;
+}
+
+// Columns (sl, sl + SGW, ...) of the tile's 4 * SGW key rows starting at j0, as [key * NU + u].
+fn keyCols(b: u32, j0: u32, hk: u32, sl: u32) -> array<vec4f, KB * NU> {
+  var c: array<vec4f, KB * NU>;
+  for (var t = 0u; t < KB; t++) {
+    let base = kvrow(b, j0 + t, hk);
+    for (var u = 0u; u < NU; u++) { c[t * NU + u] = vec4f(k[base + col(sl, u)]); }
+  }
+  return c;
+}
+fn valueCols(b: u32, j0: u32, hk: u32, sl: u32) -> array<vec4f, KB * NU> {
+  var c: array<vec4f, KB * NU>;
+  for (var t = 0u; t < KB; t++) {
+    let base = kvrow(b, j0 + t, hk);
+    for (var u = 0u; u < NU; u++) { c[t * NU + u] = vec4f(v[base + col(sl, u)]); }
+  }
+  return c;
+}
+// acc[r * NU + u] += sum over the tile's keys of x[r][key] * c[key * NU + u], x[r] holding the
+// lane's 4 keys.
+fn mulCols(acc: ptr<function, array<vec4f, TQ * NU>>, x: array<vec4f, TQ>, c: ptr<function, array<vec4f, KB * NU>>) {
+  for (var r = 0u; r < TQ; r++) {
+    let xl = lanes(x[r]);
+    for (var L = 0u; L < SGW; L++) {
+      for (var u = 0u; u < NU; u++) {
+        let t = 4u * L * NU + u;
+        (*acc)[r * NU + u] = step4((*acc)[r * NU + u], xl[L], (*c)[t], (*c)[t + NU], (*c)[t + 2u * NU], (*c)[t + 3u * NU]);
+      }
+    }
+  }
+}
+
+// Grid: (ceil(T / TQ), Hq, B).
+@compute @workgroup_size(SGW)
+fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) sl: u32) {
+  let b = wid.z;
+  let h = wid.y;
+  let hk = h / (p.Hq / p.Hkv);
+  let i0 = wid.x * TQ;
+  let qa = qrow(b, i0 + (sl & 7u), h);
+  let qb = qrow(b, i0 + 8u + (sl & 7u), h);
+  var m: array<f32, TQ>;
+  var l: array<f32, TQ>;  // this lane's share of the row sums
+  var o: array<vec4f, TQ * NU>;
+  for (var r = 0u; r < TQ; r++) { m[r] = M0; }
+  // Causal: the tile's last query is its last key.
+  let kend = min(p.T, i0 + TQ);
+  for (var j0 = 0u; j0 < kend; j0 += KB) {
+    let j = j0 + 4u * sl;
+    let mk = mask(b, i0, j, sl);
+    if (!mk.some) { continue; }
+    let s = scores(qa, qb, kvrows(b, j, hk));
+    var pr: array<vec4f, TQ>;
+    for (var r = 0u; r < TQ; r++) {
+      let x = select(vec4f(MASKED), s[r] * p.scale2, mk.ok[r]);
+      let mx = max(m[r], subgroupMax(max(max(x.x, x.y), max(x.z, x.w))));
+      let alpha = exp2(m[r] - mx);
+      pr[r] = exp2(x - mx);
+      l[r] = l[r] * alpha + (pr[r].x + pr[r].y) + (pr[r].z + pr[r].w);
+      for (var u = 0u; u < NU; u++) { o[r * NU + u] *= alpha; }
+      m[r] = mx;
+    }
+    // O += P V: the 4 keys of lane L, their probabilities shuffled from L. (Measured: this order,
+    // loads per L, beats broadcasting through mulCols here, 19 vs 14 GFLOP/s.)
+    for (var L = 0u; L < SGW; L++) {
+      let vr = kvrows(b, j0 + 4u * L, hk);
+      var v0: array<vec4f, NU>;
+      var v1: array<vec4f, NU>;
+      var v2: array<vec4f, NU>;
+      var v3: array<vec4f, NU>;
+      for (var u = 0u; u < NU; u++) {
+        let c = col(sl, u);
+        v0[u] = vec4f(v[vr.x + c]);
+        v1[u] = vec4f(v[vr.y + c]);
+        v2[u] = vec4f(v[vr.z + c]);
+        v3[u] = vec4f(v[vr.w + c]);
+      }
+      for (var r = 0u; r < TQ; r++) {
+        let x = subgroupShuffle(pr[r], L);
+        for (var u = 0u; u < NU; u++) { o[r * NU + u] = step4(o[r * NU + u], x, v0[u], v1[u], v2[u], v3[u]); }
+      }
+    }
+  }
+  for (var r = 0u; r < TQ; r++) {
+    let lt = subgroupAdd(l[r]);
+    let i = i0 + r;
+    if (i < p.T) {
+      let ob = qrow(b, i, h);
+      for (var u = 0u; u < NU; u++) {
+        if (colOk(sl, u)) { out[ob + sl + SGW * u] = vec4<ST>(o[r * NU + u] / lt); }
+      }
+      if (sl == 0u) { lse_out[statrow(b, h, i)] = (m[r] + log2(lt)) * LN2; }
+    }
+  }
+}
+
+// One (query tile, key tile) step of the dk/dv kernels for query head h: adds the tile's share of
+// dK and dV into dka and dva ([key * NU + u]: key of the tile, column sl + SGW * u) and, when
+// `withDq` (kc: the tile's key columns, as keyCols), returns its share of dQ.
+fn dkdvTile(b: u32, h: u32, i0: u32, sl: u32, kr: vec4u, mk: Mask, withDq: bool,
+            kc: ptr<function, array<vec4f, KB * NU>>, dka: ptr<function, array<vec4f, KB * NU>>,
+            dva: ptr<function, array<vec4f, KB * NU>>) -> array<vec4f, TQ * NU> {
+  let qa = qrow(b, i0 + (sl & 7u), h);
+  let qb = qrow(b, i0 + 8u + (sl & 7u), h);
+  let gr = probs(b, h, i0, sl, scoresDp(qa, qb, kr), mk);
+  var qc: array<vec4f, TQ * NU>;
+  var oc: array<vec4f, TQ * NU>;
+  for (var r = 0u; r < TQ; r++) {
+    let base = qrow(b, i0 + r, h);
+    for (var u = 0u; u < NU; u++) {
+      qc[r * NU + u] = vec4f(q[base + col(sl, u)]);
+      oc[r * NU + u] = vec4f(dout[base + col(sl, u)]);
+    }
+  }
+  for (var r = 0u; r < TQ; r++) {
+    let pl = lanes(gr.pr[r]);
+    let dl = lanes(gr.ds[r]);
+    for (var L = 0u; L < SGW; L++) {
+      for (var u = 0u; u < NU; u++) {
+        let x = qc[r * NU + u];
+        let y = oc[r * NU + u];
+        for (var c = 0u; c < 4u; c++) {
+          let t = (4u * L + c) * NU + u;
+          (*dva)[t] = fma(vec4f(pl[L][c]), y, (*dva)[t]);
+          (*dka)[t] = fma(vec4f(dl[L][c]), x, (*dka)[t]);
+        }
+      }
+    }
+  }
+  var dqa = array<vec4f, TQ * NU>();
+  if (withDq) { mulCols(&dqa, gr.ds, kc); }
+  return dqa;
+}
+
+fn storeDkDv(b: u32, hk: u32, j0: u32, sl: u32, dka: ptr<function, array<vec4f, KB * NU>>, dva: ptr<function, array<vec4f, KB * NU>>) {
+  for (var t = 0u; t < KB; t++) {
+    if (j0 + t < p.T) {
+      let base = kvrow(b, j0 + t, hk);
+      for (var u = 0u; u < NU; u++) {
+        if (colOk(sl, u)) {
+          let e = base + sl + SGW * u;
+          var gk = (*dka)[t * NU + u];
+          var gv = (*dva)[t * NU + u];
+          if (p.accumulate != 0u) { gk += dk[e]; gv += dv[e]; }
+          dk[e] = gk;
+          dv[e] = gv;
+        }
+      }
+    }
+  }
+}
+
+// Grid: (ceil(T / KB), Hkv, B). dq comes from backward_dq.
+@compute @workgroup_size(SGW)
+fn backward_dkdv(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) sl: u32) {
+  let b = wid.z;
+  let hk = wid.y;
+  let G = p.Hq / p.Hkv;
+  let j0 = wid.x * KB;
+  let j = j0 + 4u * sl;
+  let kr = kvrows(b, j, hk);
+  var dka = array<vec4f, KB * NU>();
+  var dva = array<vec4f, KB * NU>();
+  var kc: array<vec4f, KB * NU>;
+  for (var g = 0u; g < G; g++) {
+    let h = hk * G + g;
+    // Causal: queries before the tile's first key see none of it (j0 is a multiple of TQ).
+    for (var i0 = j0; i0 < p.T; i0 += TQ) {
+      let mk = mask(b, i0, j, sl);
+      if (!mk.some) { continue; }
+      _ = dkdvTile(b, h, i0, sl, kr, mk, false, &kc, &dka, &dva);
+    }
+  }
+  storeDkDv(b, hk, j0, sl, &dka, &dva);
+}
+
+// Grid: (1, Hkv, B): one workgroup per kv head walks its key tiles in order and owns the dq rows
+// of the Hq / Hkv query heads that read it.
+@compute @workgroup_size(SGW)
+fn backward_dkdv_dq(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) sl: u32) {
+  let b = wid.z;
+  let hk = wid.y;
+  let G = p.Hq / p.Hkv;
+  for (var j0 = 0u; j0 < p.T; j0 += KB) {
+    let j = j0 + 4u * sl;
+    let kr = kvrows(b, j, hk);
+    var dka = array<vec4f, KB * NU>();
+    var dva = array<vec4f, KB * NU>();
+    var kc = keyCols(b, j0, hk, sl);
+    for (var g = 0u; g < G; g++) {
+      let h = hk * G + g;
+      for (var i0 = j0; i0 < p.T; i0 += TQ) {
+        let mk = mask(b, i0, j, sl);
+        // The first key tile writes dq (rather than adding to it), so it never skips.
+        if (!mk.some && j0 != 0u) { continue; }
+        let dqa = dkdvTile(b, h, i0, sl, kr, mk, true, &kc, &dka, &dva);
+        for (var r = 0u; r < TQ; r++) {
+          let i = i0 + r;
+          if (i < p.T) {
+            let base = qrow(b, i, h);
+            for (var u = 0u; u < NU; u++) {
+              if (colOk(sl, u)) {
+                let e = base + sl + SGW * u;
+                var x = dqa[r * NU + u];
+                if (j0 != 0u || p.accumulate != 0u) { x += dq[e]; }
+                dq[e] = x;
+              }
+            }
+          }
+        }
+      }
+    }
+    storeDkDv(b, hk, j0, sl, &dka, &dva);
+  }
+}
+
+// Grid: (ceil(T / TQ), Hq, B). Not used with backward_dkdv_dq.
+@compute @workgroup_size(SGW)
+fn backward_dq(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) sl: u32) {
+  let b = wid.z;
+  let h = wid.y;
+  let hk = h / (p.Hq / p.Hkv);
+  let i0 = wid.x * TQ;
+  let qa = qrow(b, i0 + (sl & 7u), h);
+  let qb = qrow(b, i0 + 8u + (sl & 7u), h);
+  var dqa = array<vec4f, TQ * NU>();
+  let kend = min(p.T, i0 + TQ);
+  for (var j0 = 0u; j0 < kend; j0 += KB) {
+    let j = j0 + 4u * sl;
+    let mk = mask(b, i0, j, sl);
+    if (!mk.some) { continue; }
+    let gr = probs(b, h, i0, sl, scoresDp(qa, qb, kvrows(b, j, hk)), mk);
+    var kc = keyCols(b, j0, hk, sl);
+    mulCols(&dqa, gr.ds, &kc);
+  }
+  for (var r = 0u; r < TQ; r++) {
+    let i = i0 + r;
+    if (i < p.T) {
+      let base = qrow(b, i, h);
+      for (var u = 0u; u < NU; u++) {
+        if (colOk(sl, u)) {
+          let e = base + sl + SGW * u;
+          var x = dqa[r * NU + u];
+          if (p.accumulate != 0u) { x += dq[e]; }
+          dq[e] = x;
+        }
+      }
+    }
+  }
+}
