@@ -1,11 +1,11 @@
 // Export to a folder on disk (Node): the files of exportHuggingFace, each written under a
 // temporary name and renamed into place, so an interrupted export never leaves a half-written
 // model.safetensors that looks complete.
-import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { exportHuggingFace, type ExportInput } from './export.ts';
 import { checkFileName } from './hub/sources.ts';
+import { writeFileAtomic } from './write-atomic-node.ts';
 
 export async function writeFolder(dir: string, files: ReadonlyMap<string, Uint8Array>): Promise<string[]> {
   await mkdir(dir, { recursive: true });
@@ -13,15 +13,7 @@ export async function writeFolder(dir: string, files: ReadonlyMap<string, Uint8A
   for (const [name, bytes] of files) {
     checkFileName(name, dir);
     const target = join(dir, name);
-    await mkdir(dirname(target), { recursive: true });
-    const tmp = `${target}.partial-${randomBytes(4).toString('hex')}`;
-    try {
-      await writeFile(tmp, bytes);
-      await rename(tmp, target);
-    } catch (e) {
-      await rm(tmp, { force: true });
-      throw e;
-    }
+    await writeFileAtomic(target, bytes);
     written.push(target);
   }
   return written;

@@ -33,7 +33,10 @@ afterAll(async () => {
 });
 
 /** Short timeouts and no retry delay: faults resolve in milliseconds. */
-const fast = (extra: LoadOptions = {}): LoadOptions => ({ endpoint: server.url, stallTimeoutMs: 300, retries: 0, retryDelayMs: 0, ...extra });
+// The stall timeout must outlast a healthy request on a loaded 2-core machine (300 ms did not,
+// under parallel GPU tests) while keeping the stall-fault tests short.
+const STALL_MS = 1500;
+const fast = (extra: LoadOptions = {}): LoadOptions => ({ endpoint: server.url, stallTimeoutMs: STALL_MS, retries: 0, retryDelayMs: 0, ...extra });
 const key = (repo: string, file: string) => `${server.url}|${repo}|main|${file}`;
 const requestsFor = (file: string) => server.requests.filter((r) => r.path.endsWith(`/${file}`)).length;
 
@@ -81,7 +84,7 @@ describe('download and cache', () => {
     ['status', /model\.safetensors: HTTP 500/],
     ['truncate', /model\.safetensors: (truncated download, received \d+ of \d+ bytes|network error after \d+ of \d+ bytes)/],
     ['short-chunked', /model\.safetensors.*(truncated|past the end)/],
-    ['stall', /model\.safetensors: no data received for 300 ms .*stalled connection/],
+    ['stall', new RegExp(`model\\.safetensors: no data received for ${STALL_MS} ms .*stalled connection`)],
   ] as const) {
     it(`a ${kind} fault mid-download: clear error, nothing cached, a retry succeeds`, async () => {
       const cache = new MemoryCache();

@@ -1,10 +1,10 @@
 // The Node cache: a folder, one sub-folder per key part (endpoint, repo, revision, file), each part
 // escaped so no key can climb out of the root. Files are written under a temporary name and
 // renamed into place, which is atomic on one file system: a crash mid-write leaves no entry.
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../write-atomic-node.ts';
 import { fileName, type FileCache } from './cache.ts';
 
 /** PUPIL_HUB_CACHE, else $XDG_CACHE_HOME/pupil/hub, else ~/.cache/pupil/hub. */
@@ -31,16 +31,7 @@ export class FolderCache implements FileCache {
   }
 
   async put(key: string, bytes: Uint8Array): Promise<void> {
-    const target = this.path(key);
-    await mkdir(join(target, '..'), { recursive: true });
-    const tmp = `${target}.partial-${process.pid}-${randomBytes(4).toString('hex')}`;
-    try {
-      await writeFile(tmp, bytes);
-      await rename(tmp, target);
-    } catch (e) {
-      await rm(tmp, { force: true });
-      throw e;
-    }
+    await writeFileAtomic(this.path(key), bytes);
   }
 
   async delete(key: string): Promise<void> {
