@@ -1,23 +1,6 @@
-// The dedicated Worker that owns the GPU. The page talks to it only through `EngineApi`.
+// The dedicated Worker that owns the GPU. The page talks to it only through `EngineApi`
+// (src/worker/client.ts); everything heavy (training, storage, generation, export) happens here.
 import * as Comlink from 'comlink';
-import { Runtime } from '../gpu/runtime.ts';
-import { probeRuntime } from './probe.ts';
-import type { EngineApi } from './protocol.ts';
+import { Engine } from './engine.ts';
 
-let runtime: Promise<Runtime> | undefined;
-
-function getRuntime(): Promise<Runtime> {
-  runtime ??= Runtime.create().catch((e) => {
-    runtime = undefined;
-    throw e;
-  });
-  return runtime;
-}
-
-const api: EngineApi = {
-  async probe() {
-    return probeRuntime(await getRuntime());
-  },
-};
-
-Comlink.expose(api);
+Comlink.expose(new Engine());

@@ -1,4 +1,17 @@
-// Types that cross the Worker boundary. The UI imports these, never src/gpu.
+// Types that cross the Worker boundary. The UI imports these, never src/gpu. Everything here is
+// structured-cloneable; callbacks cross as Comlink proxies.
+
+import type { RunConfigInput } from '../train/config.ts';
+import type { MetricRow, RunMeta } from '../train/storage.ts';
+import type { RunSummary, TrainerEvent, TrainerState } from '../train/trainer.ts';
+
+export type { MetricRow, RunConfigInput, RunMeta, RunSummary, TrainerEvent, TrainerState };
+
+/** A chat turn as generate() takes it. */
+export interface Message {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
 
 export interface KernelCheck {
   name: string;
@@ -24,8 +37,85 @@ export interface EngineErrorInfo {
   advice?: string;
 }
 
-/** What the engine Worker exposes through comlink. */
+/** A Trainer event, tagged with the run it belongs to. */
+export type EngineEvent = TrainerEvent & { runId: string };
+
+export interface EngineStatus {
+  /** The run loaded in the Worker (training, paused, finished or only loaded for chat). */
+  runId?: string;
+  state: 'idle' | TrainerState;
+  step?: number;
+  totalSteps?: number;
+  lastCheckpoint?: number;
+  lastLoss?: number;
+  /** 'opfs' | 'indexeddb' | 'memory' once storage has been opened. */
+  storage?: string;
+  generating: boolean;
+}
+
+export interface GenerateRequest {
+  maxNewTokens?: number;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  repetitionPenalty?: number;
+  seed?: number;
+  stop?: string[];
+}
+
+/** One streamed token: `text` is what it adds (possibly '' while a stop string may be starting). */
+export interface TokenEvent {
+  token: number;
+  text: string;
+}
+
+export interface GenerateSummary {
+  text: string;
+  finishReason: 'eos' | 'length' | 'stop' | 'cancelled';
+  tokens: number;
+  tokensPerSecond?: number;
+}
+
+export interface ExportRequest {
+  dtype?: 'f32' | 'f16' | 'bf16';
+  /** Folder name inside the zip (default: the run's name). */
+  folder?: string;
+}
+
+export interface EngineOptions {
+  /** Hub endpoint for pretrained students and Hub datasets (default https://huggingface.co). */
+  endpoint?: string;
+  /** Storage backend instead of the best available ('indexeddb' forces the OPFS fallback). */
+  storage?: 'opfs' | 'indexeddb' | 'memory';
+}
+
+/** What the engine Worker exposes through comlink (src/worker/client.ts wraps it). */
 export interface EngineApi {
+  /** Must come before any other call that opens storage; startEngine(options) sends it first. */
+  configure(options: EngineOptions): Promise<void>;
   /** Acquires the device, reports the adapter and runs a kernel checked against the CPU. */
   probe(): Promise<AdapterReport>;
+  /** `listener` must be a Comlink.proxy; returns an id for unsubscribe. */
+  subscribe(listener: (e: EngineEvent) => void): Promise<number>;
+  unsubscribe(id: number): Promise<void>;
+  /** Creates the run, saves its meta and starts training in the background; resolves with its id. */
+  start(config: RunConfigInput): Promise<string>;
+  /** Loads a stored run at its last checkpoint and continues training it. */
+  resumeRun(runId: string): Promise<void>;
+  /** Loads a stored run's last checkpoint for chat and export, without training. */
+  openRun(runId: string): Promise<void>;
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  /** Graceful: finishes the step in flight, saves a checkpoint, then resolves. */
+  stop(): Promise<void>;
+  status(): Promise<EngineStatus>;
+  /** Streams through `onToken` (a Comlink.proxy); resolves once every token has been delivered. */
+  generate(messages: Message[], options: GenerateRequest, onToken: (t: TokenEvent) => void): Promise<GenerateSummary>;
+  cancelGeneration(): Promise<void>;
+  /** A Hugging Face folder as a store-only zip; the buffer is transferred, not copied. */
+  exportModel(options?: ExportRequest): Promise<Uint8Array>;
+  listRuns(): Promise<RunMeta[]>;
+  deleteRun(runId: string): Promise<void>;
+  /** The stored metrics history of a run (step and eval rows), oldest first. */
+  metrics(runId: string): Promise<MetricRow[]>;
 }

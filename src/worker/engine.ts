@@ -1,0 +1,212 @@
+// The engine behind the Worker's comlink API: one GPU runtime, one run storage and at most one
+// Trainer loaded at a time (a run training, paused, finished, or opened only for chat). Training
+// runs in the background of the Worker; every call here returns promptly except those that are
+// meant to wait (start loads the student and data, stop saves a checkpoint).
+import * as Comlink from 'comlink';
+import { Runtime } from '../gpu/runtime.ts';
+import { zipParts } from '../models/zip.ts';
+import { resolveRunConfig } from '../train/config.ts';
+import { BrowserRunStorage } from '../train/storage-browser.ts';
+import { makeRunId } from '../train/storage.ts';
+import { Trainer, type TrainerEvent } from '../train/trainer.ts';
+import { browserTrainerEnv } from './env.ts';
+import { probeRuntime } from './probe.ts';
+import type { EngineApi, EngineEvent, EngineOptions, EngineStatus, ExportRequest, GenerateRequest, GenerateSummary, Message, RunConfigInput, TokenEvent } from './protocol.ts';
+
+const ACTIVE = new Set(['loading', 'running', 'paused', 'stopping']);
+
+export class Engine implements EngineApi {
+  private runtime?: Promise<Runtime>;
+  private storage?: Promise<BrowserRunStorage>;
+  private readonly listeners = new Map<number, (e: EngineEvent) => void>();
+  private nextListener = 1;
+  private trainer?: Trainer;
+  /** A start/resume/open in progress: a second one waits for it rather than racing. */
+  private loading?: Promise<unknown>;
+  private generation?: AbortController;
+
+  constructor(private opts: EngineOptions = {}) {}
+
+  async configure(options: EngineOptions): Promise<void> {
+    if (this.storage && options.storage !== this.opts.storage) throw new Error('configure: storage is already open; configure the engine before using it');
+    this.opts = { ...this.opts, ...options };
+  }
+
+  private getRuntime(): Promise<Runtime> {
+    this.runtime ??= Runtime.create().then((rt) => {
+      // A lost device cannot be reused: the next run acquires a fresh one.
+      rt.onLost(() => (this.runtime = undefined));
+      return rt;
+    }, (e) => {
+      this.runtime = undefined;
+      throw e;
+    });
+    return this.runtime;
+  }
+
+  private getStorage(): Promise<BrowserRunStorage> {
+    this.storage ??= BrowserRunStorage.open(this.opts.storage).catch((e) => {
+      this.storage = undefined;
+      throw e;
+    });
+    return this.storage;
+  }
+
+  async probe() {
+    return probeRuntime(await this.getRuntime());
+  }
+
+  async subscribe(listener: (e: EngineEvent) => void): Promise<number> {
+    const id = this.nextListener++;
+    this.listeners.set(id, listener);
+    return id;
+  }
+
+  async unsubscribe(id: number): Promise<void> {
+    const l = this.listeners.get(id) as { [Comlink.releaseProxy]?: () => void } | undefined;
+    this.listeners.delete(id);
+    l?.[Comlink.releaseProxy]?.();
+  }
+
+  private emit(runId: string, e: TrainerEvent): void {
+    for (const [id, l] of this.listeners) {
+      // A proxy call returns a promise that rejects once the page is gone: drop that listener.
+      Promise.resolve(l({ ...e, runId } as EngineEvent)).catch(() => this.listeners.delete(id));
+    }
+  }
+
+  /** Loads a Trainer (new, resumed or opened) after unloading an inactive one. */
+  private async load(runId: string, make: (onEvent: (e: TrainerEvent) => void) => Promise<Trainer>): Promise<Trainer> {
+    while (this.loading) await this.loading.catch(() => {});
+    const current = this.trainer?.status();
+    if (current && ACTIVE.has(current.state)) throw new Error(`run ${current.runId} is ${current.state}: stop it before starting or opening another`);
+    this.generation?.abort();
+    this.trainer?.destroy();
+    this.trainer = undefined;
+    const p = make((e) => this.emit(runId, e));
+    this.loading = p;
+    try {
+      this.trainer = await p;
+      return this.trainer;
+    } finally {
+      this.loading = undefined;
+    }
+  }
+
+  async start(config: RunConfigInput): Promise<string> {
+    // Resolved here first so a bad field fails before any loading, with the field named.
+    const name = resolveRunConfig(config).name;
+    const [rt, storage] = await Promise.all([this.getRuntime(), this.getStorage()]);
+    let runId = makeRunId(name);
+    // makeRunId has one-second resolution: two runs started in the same second get a suffix.
+    for (let i = 2; await storage.loadRun(runId); i++) runId = `${makeRunId(name)}-${i}`;
+    const t = await this.load(runId, (onEvent) => Trainer.create(browserTrainerEnv(rt, storage, this.opts), config, { runId, onEvent }));
+    void t.run().catch(() => {}); // failures arrive as 'error' events
+    return runId;
+  }
+
+  async resumeRun(runId: string): Promise<void> {
+    const t = await this.open(runId);
+    void t.run().catch(() => {});
+  }
+
+  async openRun(runId: string): Promise<void> {
+    await this.open(runId);
+  }
+
+  private async open(runId: string): Promise<Trainer> {
+    const [rt, storage] = await Promise.all([this.getRuntime(), this.getStorage()]);
+    if (!(await storage.loadRun(runId))) throw new Error(`no run ${runId} in this browser's storage`);
+    return this.load(runId, (onEvent) => Trainer.create(browserTrainerEnv(rt, storage, this.opts), null, { resume: runId, onEvent }));
+  }
+
+  private need(): Trainer {
+    if (!this.trainer) throw new Error('no run is loaded: start a run or open one first');
+    return this.trainer;
+  }
+
+  async pause(): Promise<void> {
+    await this.need().pause();
+  }
+
+  async resume(): Promise<void> {
+    this.need().resume();
+  }
+
+  async stop(): Promise<void> {
+    await this.trainer?.stop();
+  }
+
+  async status(): Promise<EngineStatus> {
+    const storage = this.storage ? (await this.storage.catch(() => undefined))?.kind : undefined;
+    const base = { generating: !!this.generation, ...(storage ? { storage } : {}) };
+    if (!this.trainer) return { state: this.loading ? 'loading' : 'idle', ...base };
+    const s = this.trainer.status();
+    return {
+      ...base, runId: s.runId, state: s.state, step: s.step, totalSteps: s.totalSteps,
+      ...(s.lastCheckpoint !== undefined ? { lastCheckpoint: s.lastCheckpoint } : {}), ...(s.lastLoss !== undefined ? { lastLoss: s.lastLoss } : {}),
+    };
+  }
+
+  async generate(messages: Message[], o: GenerateRequest, onToken: (t: TokenEvent) => void): Promise<GenerateSummary> {
+    const t = this.need();
+    if (this.generation) throw new Error('a generation is already running: cancel it first');
+    const ac = new AbortController();
+    this.generation = ac;
+    try {
+      const sampling = {
+        ...(o.temperature !== undefined ? { temperature: o.temperature } : {}), ...(o.topK !== undefined ? { topK: o.topK } : {}),
+        ...(o.topP !== undefined ? { topP: o.topP } : {}), ...(o.repetitionPenalty !== undefined ? { repetitionPenalty: o.repetitionPenalty } : {}),
+      };
+      const g = t.generate(messages, {
+        signal: ac.signal, sampling, ...(o.maxNewTokens !== undefined ? { maxNewTokens: o.maxNewTokens } : {}),
+        ...(o.seed !== undefined ? { seed: o.seed } : {}), ...(o.stop ? { stop: o.stop } : {}),
+      });
+      // Calls on one proxy arrive in order; waiting for the last one means every token has reached
+      // the page before the reply (which travels on another port) does.
+      let last: unknown;
+      for await (const ev of g) last = onToken({ token: ev.token, text: ev.text });
+      await last;
+      const r = await g.result;
+      return { text: r.text, finishReason: r.finishReason, tokens: r.tokens.length, tokensPerSecond: r.tokensPerSecond };
+    } finally {
+      if (this.generation === ac) this.generation = undefined;
+      (onToken as { [Comlink.releaseProxy]?: () => void })[Comlink.releaseProxy]?.();
+    }
+  }
+
+  async cancelGeneration(): Promise<void> {
+    this.generation?.abort();
+  }
+
+  async exportModel(o: ExportRequest = {}): Promise<Uint8Array> {
+    const t = this.need();
+    const files = await t.exportHuggingFace({ dtype: o.dtype });
+    const parts = zipParts(files, { folder: o.folder ?? t.runId });
+    const zip = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      zip.set(p, at);
+      at += p.length;
+    }
+    return Comlink.transfer(zip, [zip.buffer]);
+  }
+
+  async listRuns() {
+    return (await this.getStorage()).listRuns();
+  }
+
+  async deleteRun(runId: string): Promise<void> {
+    if (this.trainer?.runId === runId) {
+      const s = this.trainer.status();
+      if (ACTIVE.has(s.state)) throw new Error(`run ${runId} is ${s.state}: stop it before deleting it`);
+      this.trainer.destroy();
+      this.trainer = undefined;
+    }
+    await (await this.getStorage()).deleteRun(runId);
+  }
+
+  async metrics(runId: string) {
+    return (await this.getStorage()).readMetrics(runId);
+  }
+}
