@@ -3,6 +3,10 @@
 // loaded only when used.
 const commands: Record<string, { summary: string; load: () => Promise<{ main: (argv: string[]) => Promise<number> }> }> = {
   data: { summary: 'inspect a dataset: pupil data inspect FILE [--format F] [--tokenizer DIR]', load: () => import('./commands/data.ts') },
+  train: { summary: 'train a student: pupil train --config run.json | --student S --data D --steps N --out DIR [--resume DIR]', load: () => import('./commands/train.ts') },
+  chat: { summary: 'chat with a checkpoint: pupil chat --checkpoint DIR [--prompt TEXT] [--temperature X]', load: () => import('./commands/chat.ts') },
+  eval: { summary: 'validation loss, perplexity and exact-match: pupil eval --checkpoint DIR [--data FILE]', load: () => import('./commands/eval.ts') },
+  bench: { summary: 'benchmarks on this GPU: pupil bench [kernels|train] [filter]', load: () => import('./commands/bench.ts') },
   export: { summary: 'write a checkpoint or model as a Hugging Face folder: pupil export SOURCE --out DIR [--dtype f16]', load: () => import('./commands/export.ts') },
 };
 

@@ -47,6 +47,9 @@ export function chat(ctx: ChatContext, messages: readonly TemplateMessage[], opt
   return generate(ctx.model, ids, { ...opts, maxNewTokens: room, tokenizer: ctx.tokenizer });
 }
 
+// generate() samples at temperature 1 unless told otherwise; evaluation must be deterministic.
+const GREEDY = { doSample: false } as const;
+
 /** Greedy answers to held-out tasks, scored. */
 export async function exactMatchEval(ctx: ChatContext, tasks: readonly HeldOutTask[], maxNewTokens: number): Promise<ExactMatchReport> {
   const predictions: string[] = [];
@@ -55,7 +58,7 @@ export async function exactMatchEval(ctx: ChatContext, tasks: readonly HeldOutTa
     // spacing. Stopping there keeps an untrained model (which never says EOS) from costing
     // maxNewTokens decode steps per task.
     const budget = Math.min(maxNewTokens, ctx.tokenizer.encode(t.answer).length + 8);
-    const r = await generateText(ctx.model, clip(ctx, promptIds(ctx.renderer, ctx.tokenizer, t.messages), budget), { tokenizer: ctx.tokenizer, maxNewTokens: budget });
+    const r = await generateText(ctx.model, clip(ctx, promptIds(ctx.renderer, ctx.tokenizer, t.messages), budget), { tokenizer: ctx.tokenizer, maxNewTokens: budget, sampling: GREEDY });
     predictions.push(r.text);
   }
   return exactMatch(tasks, predictions);
@@ -65,7 +68,7 @@ export async function exactMatchEval(ctx: ChatContext, tasks: readonly HeldOutTa
 export async function samples(ctx: ChatContext, prompts: readonly string[], maxNewTokens: number): Promise<{ prompt: string; text: string }[]> {
   const out: { prompt: string; text: string }[] = [];
   for (const prompt of prompts) {
-    const g = chat(ctx, [{ role: 'user', content: prompt }], { maxNewTokens });
+    const g = chat(ctx, [{ role: 'user', content: prompt }], { maxNewTokens, sampling: GREEDY });
     for await (const _ of g);
     out.push({ prompt, text: (await g.result).text });
   }
