@@ -270,7 +270,7 @@ export async function run(filter?: string): Promise<void> {
     adapter: rt.adapterInfo,
     lp_num_threads: threads,
     cpus_load_average_1_5_15_min: { start: loadAtStart, end: loadavg() },
-    dawn_polling: throttled ? 'native setImmediate re-armed with a 1 ms timer in every process (see bench/peers/common.ts)' : 'spinning (PUPIL_BENCH_SPIN=1)',
+    dawn_polling: throttled ? 'native setImmediate re-armed with a 1 ms timer in every process (src/gpu/node.ts)' : 'spinning (PUPIL_DAWN_SPIN=1)',
     quick,
     best_matmul_gflops: best,
     best_matmul_gflops_at_start_and_end: [bestAtStart, bestAtEnd],

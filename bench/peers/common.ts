@@ -2,7 +2,7 @@
 // (bench/train.ts spawns `node bench/peers/<name>.ts '<json>'`) so that two copies of tfjs, jax-js
 // and our runtime never share module state or GPU memory, and the peer's peak memory is its own.
 // The child inherits the parent's environment, so LP_NUM_THREADS and the adapter are the same.
-import { nodeGPU } from '../../src/gpu/node.ts';
+import { nodeGPU, throttleDawnPolling } from '../../src/gpu/node.ts';
 
 /** The model and schedule a peer trains; the same object for ours and every peer. */
 export interface TrainBenchConfig {
@@ -47,24 +47,7 @@ export function stepFlops(pMatmul: number, c: Pick<TrainBenchConfig, 'layers' | 
   return 6 * pMatmul * c.B * c.T + 12 * c.layers * c.B * c.T * c.T * c.d;
 }
 
-/**
- * Dawn's Node bindings poll for GPU completion by re-arming `setImmediate` with a native callback
- * for as long as any promise (mapAsync, onSubmittedWorkDone) is pending: the main thread spins at
- * most of a core (dawn-gpu/node-webgpu issue 17), which on lavapipe's 2 cores is taken from the
- * adapter. A browser does not do this. We re-arm those native callbacks with a 1 ms timer instead
- * (JavaScript callbacks are untouched), in ours and in every peer process alike. Measured on a
- * 1024³ matmul ×20: 3.5 s → 1.6 s of process CPU. PUPIL_BENCH_SPIN=1 keeps Dawn's polling as is.
- */
-export function throttleDawnPolling(): boolean {
-  if (process.env.PUPIL_BENCH_SPIN === '1') return false;
-  const g = globalThis as { setImmediate: (fn: (...a: unknown[]) => void, ...args: unknown[]) => unknown; __pupilThrottled?: boolean };
-  if (g.__pupilThrottled) return true;
-  const immediate = g.setImmediate;
-  const isNative = (fn: unknown) => typeof fn === 'function' && Function.prototype.toString.call(fn).includes('[native code]');
-  g.setImmediate = (fn, ...args) => (isNative(fn) ? setTimeout(fn, 1, ...args) : immediate(fn, ...args));
-  g.__pupilThrottled = true;
-  return true;
-}
+export { throttleDawnPolling };
 
 /**
  * What every library does with the device, counted the same way by wrapping the WebGPU classes:
