@@ -17,14 +17,13 @@
 // tile whose pairs all have different segment ids is skipped.
 //
 //   forward         one workgroup per (16 query rows, head): online softmax over key tiles.
-//   backward_dkdv   one workgroup per (key tile, kv head). It iterates over the Hq / Hkv query
-//                   heads of its kv head and the query tiles at or below the diagonal; dK, dV stay
-//                   in registers.
-//   backward_dq     one workgroup per (16 query rows, head): dQ over the key tiles.
-//   backward_dkdv_dq  both at once, one workgroup per kv head looping over the key tiles itself:
-//                   dQ of each query tile is read, updated and written back (only this workgroup
-//                   touches those rows, in a fixed order: deterministic, no atomics), which saves
-//                   recomputing S and dP in backward_dq. Few workgroups: for CPUs.
+//   backward_dkdv   one workgroup per (16 keys, kv head), laid out transposed (keys are the
+//                   broadcast rows, lane l owns queries 4l .. 4l+3): see the kernel. It iterates
+//                   over the Hq / Hkv query heads of its kv head and the query steps at or below
+//                   the diagonal; dK, dV stay in registers.
+//   backward_dq     one workgroup per (16 query rows, head): dQ over the key tiles, as the forward.
+// Private arrays carry explicit `array<...>()` initialisers: a bare `var x: array<...>;` inside a
+// loop was not re-zeroed per iteration on lavapipe (wrong dK/dV with GQA or T > 32).
 // The backward reads (lse * log2(e), delta) pairs per query row, written by attention.wgsl's
 // backward_stats (one binding instead of two keeps dkdv within 8 storage buffers).
 //
@@ -41,6 +40,8 @@ const DMAX: u32 = 64u;  // largest D this build handles
 const NU: u32 = 2u;     // vec4 columns of D per lane: ceil(DMAX / 4 / SGW)
 const TQ: u32 = 16u;    // query rows per tile
 const KB: u32 = 4u * SGW;  // keys per tile
+const TK: u32 = TQ;       // keys per dk/dv workgroup (rows() gives 16 rows)
+const QB: u32 = 4u * SGW;  // queries per dk/dv step
 const MASKED: f32 = -2e30;
 const M0: f32 = -1e30;
 const LN2: f32 = 0.6931471805599453;
@@ -179,36 +180,6 @@ fn probs(b: u32, h: u32, i0: u32, sl: u32, sd: ScoresDp, mk: Mask) -> Grad {
   return g;
 }
 
-// Columns (sl, sl + SGW, ...) of the tile's 4 * SGW key rows starting at j0, as [key * NU + u].
-fn keyCols(b: u32, j0: u32, hk: u32, sl: u32) -> array<vec4f, KB * NU> {
-  var c: array<vec4f, KB * NU>;
-  for (var t = 0u; t < KB; t++) {
-    let base = kvrow(b, j0 + t, hk);
-    for (var u = 0u; u < NU; u++) { c[t * NU + u] = vec4f(k[base + col(sl, u)]); }
-  }
-  return c;
-}
-fn valueCols(b: u32, j0: u32, hk: u32, sl: u32) -> array<vec4f, KB * NU> {
-  var c: array<vec4f, KB * NU>;
-  for (var t = 0u; t < KB; t++) {
-    let base = kvrow(b, j0 + t, hk);
-    for (var u = 0u; u < NU; u++) { c[t * NU + u] = vec4f(v[base + col(sl, u)]); }
-  }
-  return c;
-}
-// acc[r * NU + u] += sum over the tile's keys of x[r][key] * c[key * NU + u], x[r] holding the
-// lane's 4 keys.
-fn mulCols(acc: ptr<function, array<vec4f, TQ * NU>>, x: array<vec4f, TQ>, c: ptr<function, array<vec4f, KB * NU>>) {
-  for (var r = 0u; r < TQ; r++) {
-    let xl = lanes(x[r]);
-    for (var L = 0u; L < SGW; L++) {
-      for (var u = 0u; u < NU; u++) {
-        let t = 4u * L * NU + u;
-        (*acc)[r * NU + u] = step4((*acc)[r * NU + u], xl[L], (*c)[t], (*c)[t + NU], (*c)[t + 2u * NU], (*c)[t + 3u * NU]);
-      }
-    }
-  }
-}
 
 // Grid: (ceil(T / TQ), Hq, B).
 @compute @workgroup_size(SGW)
@@ -274,53 +245,98 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) s
   }
 }
 
-// One (query tile, key tile) step of the dk/dv kernels for query head h: adds the tile's share of
-// dK and dV into dka and dva ([key * NU + u]: key of the tile, column sl + SGW * u) and, when
-// `withDq` (kc: the tile's key columns, as keyCols), returns its share of dQ.
-fn dkdvTile(b: u32, h: u32, i0: u32, sl: u32, kr: vec4u, mk: Mask, withDq: bool,
-            kc: ptr<function, array<vec4f, KB * NU>>, dka: ptr<function, array<vec4f, KB * NU>>,
-            dva: ptr<function, array<vec4f, KB * NU>>) -> array<vec4f, TQ * NU> {
-  let qa = qrow(b, i0 + (sl & 7u), h);
-  let qb = qrow(b, i0 + 8u + (sl & 7u), h);
-  let gr = probs(b, h, i0, sl, scoresDp(qa, qb, kr), mk);
-  var qc: array<vec4f, TQ * NU>;
-  var oc: array<vec4f, TQ * NU>;
-  for (var r = 0u; r < TQ; r++) {
-    let base = qrow(b, i0 + r, h);
-    for (var u = 0u; u < NU; u++) {
-      qc[r * NU + u] = vec4f(q[base + col(sl, u)]);
-      oc[r * NU + u] = vec4f(dout[base + col(sl, u)]);
-    }
-  }
-  for (var r = 0u; r < TQ; r++) {
-    let pl = lanes(gr.pr[r]);
-    let dl = lanes(gr.ds[r]);
-    for (var L = 0u; L < SGW; L++) {
-      for (var u = 0u; u < NU; u++) {
-        let x = qc[r * NU + u];
-        let y = oc[r * NU + u];
+// Grid: (ceil(T / TK), Hkv, B). One workgroup owns TK = 16 keys and all D columns of their dK and
+// dV. Each step takes 4 * SGW queries, lane l queries 4l .. 4l+3, and is laid out as a matmul
+// micro-kernel (matmul_subgroup.wgsl's nt4 then nn4): S^T and dP^T (16 keys x the lane's 4
+// queries) with the key rows broadcast and the 4 query rows gathered, which puts the row
+// statistics of the lane's queries in its own registers; then dV += P dO and dK += dS Q with P,
+// dS shuffled from the lane owning those queries, dO and Q read at the lane's columns.
+// Accumulators are 16 keys x NU vec4s per gradient. The Hq / Hkv query heads of the kv head are
+// walked in order, so the GQA sum is deterministic.
+@compute @workgroup_size(SGW)
+fn backward_dkdv(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) sl: u32) {
+  let b = wid.z;
+  let hk = wid.y;
+  let G = p.Hq / p.Hkv;
+  let j0 = wid.x * TK;
+  let ka = kvrow(b, j0 + (sl & 7u), hk);
+  let kb = kvrow(b, j0 + 8u + (sl & 7u), hk);
+  var segk: array<i32, TK>;
+  if (SEGMENTS) { for (var r = 0u; r < TK; r++) { segk[r] = segment(b, j0 + r); } }
+  var dka = array<vec4f, TK * NU>();
+  var dva = array<vec4f, TK * NU>();
+  for (var g = 0u; g < G; g++) {
+    let h = hk * G + g;
+    // Causal: queries before the tile's first key see none of it.
+    for (var i0 = j0; i0 < p.T; i0 += QB) {
+      let qi = vec4u(i0 + 4u * sl) + vec4u(0u, 1u, 2u, 3u);
+      // Queries past T are clamped copies of row T - 1 and must not count; keys past T have
+      // j > i for every real query.
+      let inT = qi < vec4u(p.T);
+      var segq = vec4i(0);
+      if (SEGMENTS) { segq = vec4i(segment(b, qi.x), segment(b, qi.y), segment(b, qi.z), segment(b, qi.w)); }
+      var ok: array<vec4<bool>, TK>;
+      var some = false;
+      for (var r = 0u; r < TK; r++) {
+        var o = (vec4u(j0 + r) <= qi) & inT;
+        if (SEGMENTS) { o = o & (segq == vec4i(segk[r])); }
+        ok[r] = o;
+        some = some || any(o);
+      }
+      if (!subgroupAny(some)) { continue; }
+      let qr = vec4u(qrow(b, qi.x, h), qrow(b, qi.y, h), qrow(b, qi.z, h), qrow(b, qi.w, h));
+      var s = array<vec4f, TK>();
+      var dp = array<vec4f, TK>();
+      for (var d = 0u; d < p.D / 4u; d++) {
+        let tq = transpose(mat4x4f(vec4f(q[qr.x + d]), vec4f(q[qr.y + d]), vec4f(q[qr.z + d]), vec4f(q[qr.w + d])));
+        let to = transpose(mat4x4f(vec4f(dout[qr.x + d]), vec4f(dout[qr.y + d]), vec4f(dout[qr.z + d]), vec4f(dout[qr.w + d])));
+        let kk = rows(vec4f(k[ka + d]), vec4f(k[kb + d]));
+        let vv = rows(vec4f(v[ka + d]), vec4f(v[kb + d]));
+        for (var r = 0u; r < TK; r++) {
+          s[r] = step4(s[r], kk[r], tq[0], tq[1], tq[2], tq[3]);
+          dp[r] = step4(dp[r], vv[r], to[0], to[1], to[2], to[3]);
+        }
+      }
+      let st0 = row_stats(statrow(b, h, qi.x));
+      let st1 = row_stats(statrow(b, h, qi.y));
+      let st2 = row_stats(statrow(b, h, qi.z));
+      let st3 = row_stats(statrow(b, h, qi.w));
+      let lse2 = vec4f(st0.x, st1.x, st2.x, st3.x);
+      let dl = vec4f(st0.y, st1.y, st2.y, st3.y);
+      for (var r = 0u; r < TK; r++) {
+        s[r] = select(vec4f(0.0), exp2(s[r] * p.scale2 - lse2), ok[r]);
+        dp[r] = s[r] * (dp[r] - dl) * p.scale;
+      }
+      // s now holds P and dp holds dS.
+      for (var L = 0u; L < SGW; L++) {
+        var qc: array<vec4f, 4u * NU>;
+        var oc: array<vec4f, 4u * NU>;
         for (var c = 0u; c < 4u; c++) {
-          let t = (4u * L + c) * NU + u;
-          (*dva)[t] = fma(vec4f(pl[L][c]), y, (*dva)[t]);
-          (*dka)[t] = fma(vec4f(dl[L][c]), x, (*dka)[t]);
+          let base = qrow(b, i0 + 4u * L + c, h);
+          for (var u = 0u; u < NU; u++) {
+            qc[c * NU + u] = vec4f(q[base + col(sl, u)]);
+            oc[c * NU + u] = vec4f(dout[base + col(sl, u)]);
+          }
+        }
+        for (var r = 0u; r < TK; r++) {
+          let x = subgroupShuffle(s[r], L);
+          let y = subgroupShuffle(dp[r], L);
+          for (var u = 0u; u < NU; u++) {
+            dva[r * NU + u] = step4(dva[r * NU + u], x, oc[u], oc[NU + u], oc[2u * NU + u], oc[3u * NU + u]);
+            dka[r * NU + u] = step4(dka[r * NU + u], y, qc[u], qc[NU + u], qc[2u * NU + u], qc[3u * NU + u]);
+          }
         }
       }
     }
   }
-  var dqa = array<vec4f, TQ * NU>();
-  if (withDq) { mulCols(&dqa, gr.ds, kc); }
-  return dqa;
-}
-
-fn storeDkDv(b: u32, hk: u32, j0: u32, sl: u32, dka: ptr<function, array<vec4f, KB * NU>>, dva: ptr<function, array<vec4f, KB * NU>>) {
-  for (var t = 0u; t < KB; t++) {
-    if (j0 + t < p.T) {
-      let base = kvrow(b, j0 + t, hk);
+  for (var r = 0u; r < TK; r++) {
+    if (j0 + r < p.T) {
+      let base = kvrow(b, j0 + r, hk);
       for (var u = 0u; u < NU; u++) {
         if (colOk(sl, u)) {
           let e = base + sl + SGW * u;
-          var gk = (*dka)[t * NU + u];
-          var gv = (*dva)[t * NU + u];
+          var gk = dka[r * NU + u];
+          var gv = dva[r * NU + u];
           if (p.accumulate != 0u) { gk += dk[e]; gv += dv[e]; }
           dk[e] = gk;
           dv[e] = gv;
@@ -330,71 +346,9 @@ fn storeDkDv(b: u32, hk: u32, j0: u32, sl: u32, dka: ptr<function, array<vec4f, 
   }
 }
 
-// Grid: (ceil(T / KB), Hkv, B). dq comes from backward_dq.
-@compute @workgroup_size(SGW)
-fn backward_dkdv(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) sl: u32) {
-  let b = wid.z;
-  let hk = wid.y;
-  let G = p.Hq / p.Hkv;
-  let j0 = wid.x * KB;
-  let j = j0 + 4u * sl;
-  let kr = kvrows(b, j, hk);
-  var dka = array<vec4f, KB * NU>();
-  var dva = array<vec4f, KB * NU>();
-  var kc: array<vec4f, KB * NU>;
-  for (var g = 0u; g < G; g++) {
-    let h = hk * G + g;
-    // Causal: queries before the tile's first key see none of it (j0 is a multiple of TQ).
-    for (var i0 = j0; i0 < p.T; i0 += TQ) {
-      let mk = mask(b, i0, j, sl);
-      if (!mk.some) { continue; }
-      _ = dkdvTile(b, h, i0, sl, kr, mk, false, &kc, &dka, &dva);
-    }
-  }
-  storeDkDv(b, hk, j0, sl, &dka, &dva);
-}
-
-// Grid: (1, Hkv, B): one workgroup per kv head walks its key tiles in order and owns the dq rows
-// of the Hq / Hkv query heads that read it.
-@compute @workgroup_size(SGW)
-fn backward_dkdv_dq(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) sl: u32) {
-  let b = wid.z;
-  let hk = wid.y;
-  let G = p.Hq / p.Hkv;
-  for (var j0 = 0u; j0 < p.T; j0 += KB) {
-    let j = j0 + 4u * sl;
-    let kr = kvrows(b, j, hk);
-    var dka = array<vec4f, KB * NU>();
-    var dva = array<vec4f, KB * NU>();
-    var kc = keyCols(b, j0, hk, sl);
-    for (var g = 0u; g < G; g++) {
-      let h = hk * G + g;
-      for (var i0 = j0; i0 < p.T; i0 += TQ) {
-        let mk = mask(b, i0, j, sl);
-        // The first key tile writes dq (rather than adding to it), so it never skips.
-        if (!mk.some && j0 != 0u) { continue; }
-        let dqa = dkdvTile(b, h, i0, sl, kr, mk, true, &kc, &dka, &dva);
-        for (var r = 0u; r < TQ; r++) {
-          let i = i0 + r;
-          if (i < p.T) {
-            let base = qrow(b, i, h);
-            for (var u = 0u; u < NU; u++) {
-              if (colOk(sl, u)) {
-                let e = base + sl + SGW * u;
-                var x = dqa[r * NU + u];
-                if (j0 != 0u || p.accumulate != 0u) { x += dq[e]; }
-                dq[e] = x;
-              }
-            }
-          }
-        }
-      }
-    }
-    storeDkDv(b, hk, j0, sl, &dka, &dva);
-  }
-}
-
-// Grid: (ceil(T / TQ), Hq, B). Not used with backward_dkdv_dq.
+// Grid: (ceil(T / TQ), Hq, B). The forward's layout: S and dP with lane l owning keys 4l .. 4l+3
+// of each key tile, then dQ += dS K with dS shuffled from lane L and K rows 4L .. 4L+3 read at the
+// lane's columns (as the forward's O += P V).
 @compute @workgroup_size(SGW)
 fn backward_dq(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) sl: u32) {
   let b = wid.z;
@@ -404,14 +358,52 @@ fn backward_dq(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_i
   let qa = qrow(b, i0 + (sl & 7u), h);
   let qb = qrow(b, i0 + 8u + (sl & 7u), h);
   var dqa = array<vec4f, TQ * NU>();
+  // (lse * log2(e), delta) of row i0 + lane, shuffled out per row (lane l holds rows l and l + 8).
+  let sta = row_stats(statrow(b, h, i0 + (sl & 7u)));
+  let stb = row_stats(statrow(b, h, i0 + 8u + (sl & 7u)));
+  let stq = vec4f(sta, stb);
   let kend = min(p.T, i0 + TQ);
   for (var j0 = 0u; j0 < kend; j0 += KB) {
     let j = j0 + 4u * sl;
     let mk = mask(b, i0, j, sl);
     if (!mk.some) { continue; }
-    let gr = probs(b, h, i0, sl, scoresDp(qa, qb, kvrows(b, j, hk)), mk);
-    var kc = keyCols(b, j0, hk, sl);
-    mulCols(&dqa, gr.ds, &kc);
+    let kr4 = kvrows(b, j, hk);
+    var sc = array<vec4f, TQ>();
+    var dp = array<vec4f, TQ>();
+    for (var d = 0u; d < p.D / 4u; d++) {
+      let t = transpose(mat4x4f(vec4f(k[kr4.x + d]), vec4f(k[kr4.y + d]), vec4f(k[kr4.z + d]), vec4f(k[kr4.w + d])));
+      let w = transpose(mat4x4f(vec4f(v[kr4.x + d]), vec4f(v[kr4.y + d]), vec4f(v[kr4.z + d]), vec4f(v[kr4.w + d])));
+      let x = rows(vec4f(q[qa + d]), vec4f(q[qb + d]));
+      let y = rows(vec4f(dout[qa + d]), vec4f(dout[qb + d]));
+      for (var r = 0u; r < TQ; r++) {
+        sc[r] = step4(sc[r], x[r], t[0], t[1], t[2], t[3]);
+        dp[r] = step4(dp[r], y[r], w[0], w[1], w[2], w[3]);
+      }
+    }
+    for (var r = 0u; r < TQ; r++) {
+      let sv = subgroupShuffle(stq, r & 7u);
+      let st = select(sv.zw, sv.xy, r < 8u);
+      // dp becomes dS.
+      dp[r] = select(vec4f(0.0), exp2(sc[r] * p.scale2 - st.x), mk.ok[r]) * (dp[r] - st.y) * p.scale;
+    }
+    for (var L = 0u; L < SGW; L++) {
+      let kr = kvrows(b, j0 + 4u * L, hk);
+      var k0: array<vec4f, NU>;
+      var k1: array<vec4f, NU>;
+      var k2: array<vec4f, NU>;
+      var k3: array<vec4f, NU>;
+      for (var u = 0u; u < NU; u++) {
+        let c = col(sl, u);
+        k0[u] = vec4f(k[kr.x + c]);
+        k1[u] = vec4f(k[kr.y + c]);
+        k2[u] = vec4f(k[kr.z + c]);
+        k3[u] = vec4f(k[kr.w + c]);
+      }
+      for (var r = 0u; r < TQ; r++) {
+        let x = subgroupShuffle(dp[r], L);
+        for (var u = 0u; u < NU; u++) { dqa[r * NU + u] = step4(dqa[r * NU + u], x, k0[u], k1[u], k2[u], k3[u]); }
+      }
+    }
   }
   for (var r = 0u; r < TQ; r++) {
     let i = i0 + r;

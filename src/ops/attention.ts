@@ -66,6 +66,7 @@ export const DEFAULT_TILES: AttentionTiles = { BQ: 64, BK: 32, BKV: 64, BQT: 32 
 const WG_DELTA = 256;
 const CH = 4; // the forward scores keys four at a time, so BK is a multiple of 4
 const TQ = 16; // query rows per tile of the subgroup kernels (their `const TQ`)
+const TK = 16; // key rows per workgroup of their backward_dkdv (their `const TK`)
 
 /** Shapes of the tensors the caller plans for attention: lse is saved by the forward, delta is backward scratch. */
 export function attentionScratchShapes(B: number, T: number, Hq: number): { lse: number[]; delta: number[] } {
@@ -73,7 +74,8 @@ export function attentionScratchShapes(B: number, T: number, Hq: number): { lse:
 }
 
 /**
- * Per-adapter choices. Measured on lavapipe (2 cores, 8-wide lanes), B=4 H=8 T=256 D=64 causal:
+ * Per-adapter choices. Measured on lavapipe (2 cores, 8-wide lanes), B=4 H=8 T=256 D=64 causal
+ * (noisy shared machine): subgroup backward ≈10-17 GFLOP/s against ≈7 for attention.wgsl's, and
  * the subgroup forward ≈14-19 GFLOP/s against ≈2 for attention.wgsl's. On GPUs a subgroup workgroup
  * is 8 lanes of a wider subgroup: correct, not tuned.
  */
@@ -83,12 +85,10 @@ export interface AttentionTuning {
   /** Lanes per workgroup of the subgroup kernels: 8 (the shader's broadcasts assume it). */
   sgw: 8;
   /**
-   * Backward kernels: 'plain' (attention.wgsl), 'subgroup' (dk/dv and dq kernels of
-   * attention_subgroup.wgsl) or 'fused' (its dk/dv kernel computing dq too: 9 storage buffers,
-   * falls back to 'subgroup' when the device allows 8). Default 'plain': on lavapipe the subgroup
-   * backward is no faster yet (≈7-8 GFLOP/s either way) and takes 15-80 s to compile.
+   * Backward kernels: 'subgroup' (backward_dkdv and backward_dq of attention_subgroup.wgsl, used
+   * when `subgroups` is on and D allows) or 'plain' (attention.wgsl).
    */
-  backward: 'plain' | 'subgroup' | 'fused';
+  backward: 'plain' | 'subgroup';
 }
 
 const tunings = new WeakMap<Runtime, AttentionTuning>();
@@ -102,7 +102,7 @@ function minSubgroupSize(rt: Runtime): number {
 export function attentionTuning(rt: Runtime): AttentionTuning {
   let t = tunings.get(rt);
   if (!t) {
-    t = { subgroups: rt.features.subgroups && minSubgroupSize(rt) >= 8, sgw: 8, backward: 'plain' };
+    t = { subgroups: rt.features.subgroups && minSubgroupSize(rt) >= 8, sgw: 8, backward: 'subgroup' };
     tunings.set(rt, t);
   }
   return t;
@@ -299,26 +299,21 @@ export function attentionBackward(rt: Runtime, args: AttentionBackwardArgs, tile
   const sgStats: Record<number, Tensor> = packed ? { 11: delta } : { 10: lse, 15: delta };
   const extra = packed ? 0 : 1;
   const pv = packed ? 'packed' : 'split';
-  if (fastPath(rt, d.D) && attentionTuning(rt).backward !== 'plain') {
+  if (fastPath(rt, d.D) && attentionTuning(rt).backward === 'subgroup') {
     const t = attentionTuning(rt);
-    const fused = t.backward === 'fused' && rt.limits.maxStorageBuffersPerShaderStage >= 9 + extra;
-    checkStorageBuffers(rt, op, (fused ? 9 : 8) + extra);
+    checkStorageBuffers(rt, op, 8 + extra);
     const src = subgroupSource(d.dtype, dmax, t.sgw, packed);
-    const kb = 4 * t.sgw;
     const common = { 1: q, 2: k, 3: v, 4: placeholder, 7: dout, ...sgStats };
-    const entry = fused ? 'backward_dkdv_dq' : 'backward_dkdv';
-    const dkdv = rt.kernel({
-      key: { kernel: 'attention_subgroup', variant: `${entry}_d${dmax}_w${t.sgw}_${pv}`, dtype: d.dtype, constants: { SEGMENTS: seg } },
-      code: src,
-      entryPoint: entry,
-      bindings: fused ? { ...common, 12: dq, 13: dk, 14: dv } : { ...common, 13: dk, 14: dv },
-      params: params(d, args.accumulate),
-      workgroups: [fused ? 1 : ceilDiv(d.T, kb), d.Hkv, d.B],
-    });
-    if (fused) return [stats, dkdv];
     return [
       stats,
-      dkdv,
+      rt.kernel({
+        key: { kernel: 'attention_subgroup', variant: `backward_dkdv_d${dmax}_w${t.sgw}_${pv}`, dtype: d.dtype, constants: { SEGMENTS: seg } },
+        code: src,
+        entryPoint: 'backward_dkdv',
+        bindings: { ...common, 13: dk, 14: dv },
+        params: params(d, args.accumulate),
+        workgroups: [ceilDiv(d.T, TK), d.Hkv, d.B],
+      }),
       rt.kernel({
         key: { kernel: 'attention_subgroup', variant: `backward_dq_d${dmax}_w${t.sgw}_${pv}`, dtype: d.dtype, constants: { SEGMENTS: seg } },
         code: src,
