@@ -1,16 +1,13 @@
-// The demo page: wires the engine Worker to the components, nothing else.
-import '../src/ui/pupil-adapter-info.ts';
-import { BROWSER_ADVICE, describeError, hasWebGPU, startEngine } from '../src/worker/client.ts';
+// The demo page: one <pupil-studio>, nothing else. `?config=<JSON>` overrides the studio's
+// defaults (the end-to-end test uses it for a student small enough for a software GPU), and
+// `?storage=indexeddb|memory` picks the run storage.
+import '../src/ui/index.ts';
+import type { RunConfigInput } from '../src/worker/protocol.ts';
 
-const view = document.querySelector('pupil-adapter-info')!;
-
-if (!hasWebGPU()) {
-  view.error = { name: 'NoWebGPUError', message: 'This browser does not expose WebGPU (navigator.gpu is missing).', advice: BROWSER_ADVICE };
-} else {
-  const engine = startEngine();
-  try {
-    view.report = await engine.api.probe();
-  } catch (e) {
-    view.error = describeError(e);
-  }
-}
+const q = new URLSearchParams(location.search);
+const studio = document.createElement('pupil-studio');
+const config = q.get('config');
+if (config) studio.config = JSON.parse(config) as RunConfigInput;
+const storage = q.get('storage');
+if (storage === 'opfs' || storage === 'indexeddb' || storage === 'memory') studio.storage = storage;
+document.querySelector('main')!.append(studio);
