@@ -8,6 +8,7 @@ import { decayMaskShape } from '../ops/adamw.ts';
 import { partialsShape } from '../ops/reduce.ts';
 import { lmHead, type HeadSpec } from './head.ts';
 import { inputShapes, inputSpecOf } from './inputs.ts';
+import { formatBytes } from '../util/format.ts';
 
 export type MemoryGroup = 'params' | 'grads' | 'optimizer' | 'activations' | 'inputs' | 'head' | 'step';
 const GROUPS: MemoryGroup[] = ['params', 'grads', 'optimizer', 'activations', 'inputs', 'head', 'step'];
@@ -107,17 +108,6 @@ export class MemoryPlanError extends Error {
   }
 }
 
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(1)} ${units[i]}`;
-}
 
 /** The first reason the plan does not fit, or undefined. */
 function problem(plan: MemoryPlan, limits: MemoryLimits): { kind: 'buffer'; buffer: PlannedBuffer; max: number } | { kind: 'total' } | undefined {

@@ -2,6 +2,7 @@ import { LitElement, css, html, nothing } from 'lit';
 // Types only, plus DEFAULT_SCRATCH from config.ts, which imports nothing at run time.
 import { DEFAULT_SCRATCH, type RunConfigInput, type ScratchStudent } from '../train/config.ts';
 import { controlStyles, themeStyles } from './theme.ts';
+import { formatBytes } from '../util/format.ts';
 
 /** config.json fields the estimate reads (Llama / Qwen2 / Mistral names, and GPT-2's). */
 export type ModelShapeConfig = Record<string, unknown>;
@@ -102,18 +103,6 @@ export function estimateMemory(m: ModelShape, B: number, T: number): MemoryEstim
   return { parameters, stateBytes, activationBytes, totalBytes: stateBytes + activationBytes, largestBufferBytes: Math.max(4 * parameters, 4 * rows * L * F) };
 }
 
-/** 1.5 KiB, 12.0 MiB, … (binary units, as the engine's own messages). */
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(1)} ${units[i]}`;
-}
 
 const formatCount = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} B` : n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : String(n));
 
