@@ -14,7 +14,8 @@
 // MFU = model FLOP/s (6·P_matmul·B·T + 12·L·B·T²·C per step) ÷ our best matmul GFLOP/s measured
 // here at the start and the end (bench/kernels/matmul.ts): how close the whole step gets to our
 // best matmul. Each peer's MFU counts its own model's FLOPs.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { nodeGPU } from '../src/gpu/node.ts';
@@ -149,8 +150,25 @@ async function runDecode(rt: Runtime, config: unknown, store: unknown, log: (s: 
   }
 }
 
+/**
+ * Peers that stay out of package.json: @genai-fi/nanogpt pulls in pdfjs-dist → @napi-rs/canvas,
+ * whose `workspaces` field makes `npm ci` reject any lock file that contains it. The bench
+ * installs it on first use instead (into node_modules, without touching package.json).
+ */
+const ON_DEMAND: Partial<Record<PeerName, string>> = { nanogpt: '@genai-fi/nanogpt@1.3.0' };
+
+function ensurePeerInstalled(name: PeerName): void {
+  const spec = ON_DEMAND[name];
+  if (!spec) return;
+  const pkg = spec.slice(0, spec.lastIndexOf('@'));
+  if (existsSync(fileURLToPath(new URL(`../node_modules/${pkg}/package.json`, import.meta.url)))) return;
+  console.error(`installing the ${name} peer for this benchmark: npm install --no-save ${spec}`);
+  execFileSync('npm', ['install', '--no-save', '--no-audit', '--no-fund', spec], { stdio: 'inherit', cwd: fileURLToPath(new URL('..', import.meta.url)) });
+}
+
 /** Runs one peer in a child process; its stderr streams through, its RESULT line is parsed. */
 function runPeer(name: PeerName, c: TrainBenchConfig): Promise<PeerResult> {
+  ensurePeerInstalled(name);
   const file = fileURLToPath(new URL(PEER_FILES[name], import.meta.url));
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [...process.execArgv, file, JSON.stringify(c)], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
