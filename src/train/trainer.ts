@@ -6,6 +6,7 @@
 //   t.on(listener); const summary = await t.run();      // rejects (after an 'error' event) on failure
 //   t.pause() / t.resume() / t.stop()                    // between steps; stop saves a checkpoint
 //   t.generate(messages, opts)                           // streaming chat with the current weights
+//   t.generate(messages, { model: 'initial' })           // ... or with the student before training
 //   t.exportHuggingFace({ dtype })                       // Map<file name, bytes>
 //
 // Events, in order: status 'loading' (checkpoint, student, data) → status 'ready' → [run()]
@@ -149,6 +150,8 @@ export class Trainer {
   private batches!: StepBatches;
   private valBatches: Batch[] = [];
   private model?: GpuCausalLM;
+  /** The student before training, for side-by-side chat: built on first use, never trained. */
+  private initial?: Promise<{ store: ParamStore; model: GpuCausalLM }>;
   private modelLock: Promise<void> = Promise.resolve();
   private created = 0;
   private step = 0;
@@ -512,21 +515,52 @@ export class Trainer {
   }
 
   /** One generation at a time on the shared KV-cache model (built on first use). */
-  private withModel<T>(fn: (ctx: ChatContext) => Promise<T>): Promise<T> {
+  private withModel<T>(fn: (ctx: ChatContext) => Promise<T>, which: 'current' | 'initial' = 'current'): Promise<T> {
     const run = this.modelLock.then(async () => {
-      this.model ??= new GpuCausalLM(this.env.rt, this.student.config, this.store!, { maxLength: Math.min(this.student.config.maxPositions, 2048) });
-      return fn({ model: this.model, renderer: this.data.renderer, tokenizer: this.student.tokenizer });
+      const maxLength = Math.min(this.student.config.maxPositions, 2048);
+      let model: GpuCausalLM;
+      if (which === 'initial') {
+        model = (await this.initialModel(maxLength)).model;
+      } else {
+        this.model ??= new GpuCausalLM(this.env.rt, this.student.config, this.store!, { maxLength });
+        model = this.model;
+      }
+      return fn({ model, renderer: this.data.renderer, tokenizer: this.student.tokenizer });
     });
     this.modelLock = run.then(() => undefined, () => undefined);
     return run;
   }
 
+  // Loaded again rather than kept from init: a resumed run never had the initial weights, and
+  // keeping a CPU copy of every run's student for a chat that may never ask would double its memory.
+  // Loading is deterministic (a scratch student's init seed, a pretrained student's files).
+  private initialModel(maxLength: number): Promise<{ store: ParamStore; model: GpuCausalLM }> {
+    this.initial ??= (async () => {
+      const student = await loadStudent(this.config.student, { loadPretrained: this.env.loadPretrained });
+      if (!this.store) throw new TrainerError('the trainer was destroyed');
+      const store = new ParamStore(this.env.rt, this.store.layout);
+      try {
+        store.load(student.weights);
+        student.weights.clear();
+        return { store, model: new GpuCausalLM(this.env.rt, this.student.config, store, { maxLength }) };
+      } catch (e) {
+        store.destroy();
+        throw e;
+      }
+    })();
+    // A failed load (picked files gone after a reload) may succeed on a later try.
+    this.initial.catch(() => (this.initial = undefined));
+    return this.initial;
+  }
+
   /**
    * Streams a reply to `messages` (rendered through the run's chat template) from the current
-   * weights; usable during training (it runs between the GPU work of steps). Greedy by default.
+   * weights, or with `model: 'initial'` from the student as it was before training (loaded again on
+   * first use); usable during training (it runs between the GPU work of steps). Greedy by default.
    */
-  generate(messages: readonly TemplateMessage[], opts: Omit<GenerateOptions, 'tokenizer'> = {}): AsyncIterable<GenerateEvent> & { result: Promise<GenerateResult> } {
+  generate(messages: readonly TemplateMessage[], options: Omit<GenerateOptions, 'tokenizer'> & { model?: 'current' | 'initial' } = {}): AsyncIterable<GenerateEvent> & { result: Promise<GenerateResult> } {
     if (!this.store) throw new TrainerError('the trainer has no model (creation failed or it was destroyed)');
+    const { model: which = 'current', ...opts } = options;
     let resolve!: (r: GenerateResult) => void, reject!: (e: unknown) => void;
     const result = new Promise<GenerateResult>((res, rej) => ((resolve = res), (reject = rej)));
     result.catch(() => {});
@@ -542,7 +576,7 @@ export class Trainer {
           wake?.();
         }
         resolve(await g.result);
-      }).catch((e) => {
+      }, which).catch((e) => {
         failed = e;
         reject(e);
       }).finally(() => {
@@ -573,6 +607,12 @@ export class Trainer {
   destroy(): void {
     this.unsubscribeLost?.();
     this.model?.destroy();
+    const initial = this.initial;
+    this.initial = undefined;
+    void initial?.then((m) => {
+      m.model.destroy();
+      m.store.destroy();
+    }, () => {});
     this.trainStep?.destroy();
     this.store?.destroy();
     this.model = undefined;

@@ -30,13 +30,16 @@ interface Turn extends Message {
 
 /**
  * Multi-turn chat with the loaded model: the Worker applies the model's chat template to the
- * messages and streams the reply token by token. Beside it, the replies the model gave before
- * fine-tuning (recorded at step 0, since the engine holds one set of weights), so the change shows.
+ * messages and streams the reply token by token. Beside it, the model before fine-tuning: the
+ * replies recorded at step 0, and (with `compare`) its own answer to each new question, asked
+ * after the fine-tuned one with `model: 'initial'`, in a conversation of its own.
  *
  * @fires pupil-chat-reply - detail: GenerateSummary, when a reply ends (also when stopped)
+ * @fires pupil-chat-before-reply - detail: GenerateSummary, when the model before fine-tuning has answered
  * @csspart card - the outer box
  * @csspart log - the conversation
  * @csspart before - the replies before fine-tuning
+ * @csspart before-log - the conversation with the model before fine-tuning
  * @csspart input - the message box
  * @cssprop --pupil-fg - text colour
  * @cssprop --pupil-bg - background colour
@@ -51,6 +54,9 @@ export class PupilChat extends LitElement {
     baseline: { attribute: false },
     sampling: { attribute: false },
     messages: { attribute: false },
+    compare: { attribute: false },
+    _before: { state: true },
+    _beforeError: { state: true },
     _busy: { state: true },
     _error: { state: true },
   };
@@ -65,6 +71,10 @@ export class PupilChat extends LitElement {
   declare sampling: Sampling;
   /** The conversation so far (user and assistant turns). */
   declare messages: Turn[];
+  /** Also ask the model before fine-tuning each new question (default true). */
+  declare compare: boolean;
+  declare private _before: Turn[];
+  declare private _beforeError?: string;
   declare private _busy: boolean;
   declare private _error?: string;
 
@@ -77,6 +87,8 @@ export class PupilChat extends LitElement {
     this.baseline = [];
     this.sampling = { temperature: 0, topK: 0, topP: 1, maxNewTokens: 64 };
     this.messages = [];
+    this.compare = true;
+    this._before = [];
     this._busy = false;
   }
 
@@ -89,7 +101,7 @@ export class PupilChat extends LitElement {
     .turn { white-space: pre-wrap; overflow-wrap: anywhere; padding: 6px 10px; border-radius: 8px; border: 1px solid var(--_border); }
     .user { align-self: flex-end; border-color: var(--_accent); max-width: 85%; }
     .assistant { align-self: flex-start; max-width: 95%; }
-    .streaming::after { content: '▍'; animation: blink 1s steps(2) infinite; }
+    .streaming::after, .bstreaming::after { content: '▍'; animation: blink 1s steps(2) infinite; }
     @keyframes blink { 50% { opacity: 0; } }
     .who { font-size: 11px; opacity: 0.65; display: block; }
     .before { font-size: 13px; max-height: 360px; overflow-y: auto; }
@@ -104,6 +116,8 @@ export class PupilChat extends LitElement {
     .settings input { width: 7em; }
     .note { font-size: 12px; color: var(--_muted); }
     .bad { color: var(--_danger); }
+    .before .turn { font-size: 12px; }
+    .before .log { min-height: 0; margin-top: 8px; }
   `];
 
   /** Sends `text` as the next user turn and streams the reply. */
@@ -116,27 +130,53 @@ export class PupilChat extends LitElement {
     const reply: Turn = { role: 'assistant', content: '', streaming: true };
     this.messages = [...this.messages, { role: 'user', content: text }, reply];
     this._busy = true;
-    const s = this.sampling;
-    const prompt: Message[] = this.system ? [{ role: 'system', content: this.system }, ...history] : history;
     try {
-      this.stream = client.generate(prompt, { temperature: s.temperature, topK: s.topK, topP: s.topP, maxNewTokens: s.maxNewTokens });
-      for await (const t of this.stream) {
-        reply.content += t.text;
-        this.messages = [...this.messages];
-        this.scrollLog();
-      }
-      const summary = await this.stream.result;
-      reply.finish = summary.finishReason;
+      const summary = await this.stream_(client, history, reply, {}, () => (this.messages = [...this.messages]));
       this.dispatchEvent(new CustomEvent('pupil-chat-reply', { detail: summary, bubbles: true, composed: true }));
+      // Asked second, so the fine-tuned reply is never kept waiting; not after a stop.
+      if (this.compare && summary.finishReason !== 'cancelled') await this.askBefore(client, text);
       return summary;
     } catch (e) {
       this._error = (e as Error).message ?? String(e);
       return undefined;
     } finally {
-      reply.streaming = false;
       this.messages = [...this.messages];
-      this.stream = undefined;
       this._busy = false;
+    }
+  }
+
+  private async askBefore(client: ChatBackend, text: string) {
+    this._beforeError = undefined;
+    const history: Message[] = [...this._before.map(({ role, content }) => ({ role, content })), { role: 'user', content: text }];
+    const reply: Turn = { role: 'assistant', content: '', streaming: true };
+    this._before = [...this._before, { role: 'user', content: text }, reply];
+    try {
+      const summary = await this.stream_(client, history, reply, { model: 'initial' }, () => (this._before = [...this._before]));
+      this.dispatchEvent(new CustomEvent('pupil-chat-before-reply', { detail: summary, bubbles: true, composed: true }));
+    } catch (e) {
+      this._beforeError = (e as Error).message ?? String(e);
+    } finally {
+      this._before = [...this._before];
+    }
+  }
+
+  /** Streams the reply to `history` into `reply`, calling `changed` as it grows. */
+  private async stream_(client: ChatBackend, history: Message[], reply: Turn, extra: GenerateRequest, changed: () => void): Promise<GenerateSummary> {
+    const s = this.sampling;
+    const prompt: Message[] = this.system ? [{ role: 'system', content: this.system }, ...history] : history;
+    try {
+      this.stream = client.generate(prompt, { temperature: s.temperature, topK: s.topK, topP: s.topP, maxNewTokens: s.maxNewTokens, ...extra });
+      for await (const t of this.stream) {
+        reply.content += t.text;
+        changed();
+        this.scrollLog();
+      }
+      const summary = await this.stream.result;
+      reply.finish = summary.finishReason;
+      return summary;
+    } finally {
+      reply.streaming = false;
+      this.stream = undefined;
     }
   }
 
@@ -146,7 +186,10 @@ export class PupilChat extends LitElement {
   }
 
   clear(): void {
-    if (!this._busy) this.messages = [];
+    if (this._busy) return;
+    this.messages = [];
+    this._before = [];
+    this._beforeError = undefined;
   }
 
   private scrollLog() {
@@ -214,7 +257,11 @@ export class PupilChat extends LitElement {
           ${this.baseline.length
             ? html`<p class="note">Greedy replies of the initial weights, recorded at step 0.</p>
                 <dl>${this.baseline.map((b) => html`<dt>${b.prompt} <button type="button" aria-label=${`Ask now: ${b.prompt}`} @click=${() => this.ask(b.prompt)}>ask now</button></dt><dd>${b.text.trim() ? b.text : html`<span class="note">(an empty reply)</span>`}</dd>`)}</dl>`
-            : html`<p class="note">The replies of the initial weights appear here once a run evaluates at step 0.</p>`}
+            : html`<p class="note">The replies of the initial weights appear here once a run evaluates at step 0${this.compare ? ', and its answer to each question you ask' : ''}.</p>`}
+          ${this._before.length ? html`<div class="log" part="before-log" role="log" aria-live="polite" aria-label="conversation with the model before fine-tuning">
+            ${this._before.map((m) => html`<div class="turn b${m.role} ${m.streaming ? 'bstreaming' : ''}" data-role=${m.role}><span class="who">${m.role === 'user' ? 'You' : 'Before'}${m.finish === 'cancelled' ? ' (stopped)' : ''}</span>${m.content}</div>`)}
+          </div>` : nothing}
+          ${this._beforeError ? html`<p class="bad" role="alert">${this._beforeError}</p>` : nothing}
         </div>
       </div>
     </section>`;

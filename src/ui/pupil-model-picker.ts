@@ -112,7 +112,7 @@ export type ModelSource = 'scratch' | 'hub' | 'local';
 export interface ModelChange {
   /** The RunConfig `student` section. */
   student: NonNullable<RunConfigInput['student']>;
-  /** The chosen local files (source 'local'); the engine cannot read local weights in a browser yet. */
+  /** The chosen local files (source 'local'): pass them to EngineClient.start with the `{ path }` student. */
   files?: File[];
   /** Parameter count, when the shape is known. */
   parameters?: number;

@@ -15,9 +15,10 @@ const STATUS_TEXT: Record<RunMeta['status'], string> = {
 
 /**
  * The saved runs (EngineClient.listRuns()), newest first as given: name, date, progress, status
- * and last loss, with resume, export and delete buttons. Delete asks for confirmation inline
+ * and last loss, with open (chat and export without training), resume, export and delete buttons. Delete asks for confirmation inline
  * (no window.confirm, so it works embedded and under test). Everything is rendered as text.
  *
+ * @fires pupil-open-run - detail: { runId } (load the last checkpoint for chat and export)
  * @fires pupil-resume-run - detail: { runId }
  * @fires pupil-export-run - detail: { runId }
  * @fires pupil-delete-run - detail: { runId } (after the user confirms)
@@ -95,6 +96,7 @@ export class PupilRuns extends LitElement {
             <button data-cancel @click=${() => this.settle(r.runId, false)} @keydown=${(e: KeyboardEvent) => e.key === 'Escape' && this.settle(r.runId, false)}>Cancel</button>
           </div>`
         : html`<div class="actions" role="group" aria-label="Actions for ${r.name}">
+            <button data-open ?disabled=${busy || r.lastCheckpoint === undefined} title="Load the last checkpoint to chat with it, without training" @click=${() => this.fire('pupil-open-run', r.runId)}>Open</button>
             <button data-resume ?disabled=${busy || r.status === 'done' || r.lastCheckpoint === undefined} title="Continue training from the last checkpoint" @click=${() => this.fire('pupil-resume-run', r.runId)}>Resume</button>
             <button data-export ?disabled=${busy || r.lastCheckpoint === undefined} title="Download as a Hugging Face folder (zip)" @click=${() => this.fire('pupil-export-run', r.runId)}>Export</button>
             <button data-delete class="danger" ?disabled=${busy} @click=${() => this.confirmDelete(r.runId)}>Delete</button>

@@ -109,6 +109,8 @@ export class PupilStudio extends LitElement {
   declare private _student?: Student;
 
   private dataSource?: DatasetSource;
+  /** The model folder picked under "Local files" (the student is then `{ path }`). */
+  private studentFiles?: File[];
   private controlValues: Pick<RunConfigInput, 'train' | 'eval' | 'save'> = { train: STUDIO_DEFAULTS.train, eval: STUDIO_DEFAULTS.eval, save: STUDIO_DEFAULTS.save };
   private ownsClient = false;
   private unsubscribe?: () => void;
@@ -223,7 +225,7 @@ export class PupilStudio extends LitElement {
         this.fire('pupil-eval', e);
         break;
       case 'sample':
-        // The engine holds one set of weights, so "before" is what the first evaluation recorded.
+        // The step-0 samples head the chat's "before" column; new questions go to the initial weights.
         if (e.step === 0) this._baseline = [...this._baseline.filter((b) => b.prompt !== e.prompt), { prompt: e.prompt, text: e.text }];
         break;
       case 'done':
@@ -269,7 +271,8 @@ export class PupilStudio extends LitElement {
     this.chart?.reset();
     this._state = 'loading';
     try {
-      const runId = await client.start(config);
+      const files = config.student && 'path' in config.student ? this.studentFiles : undefined;
+      const runId = await client.start(config, files);
       this._runId = runId;
       const s = await client.status();
       this._total = s.totalSteps;
@@ -298,6 +301,14 @@ export class PupilStudio extends LitElement {
 
   private onModel(e: CustomEvent<ModelChange>) {
     this._student = e.detail.student;
+    this.studentFiles = e.detail.files;
+  }
+
+  /** The picked folder if it is the one `runId`'s student was loaded from (a reload loses files). */
+  private filesFor(runId: string): File[] | undefined {
+    const student = this.runs.find((r) => r.runId === runId)?.config.student;
+    const picked = this._student;
+    return student && 'path' in student && picked && 'path' in picked && picked.path === student.path ? this.studentFiles : undefined;
   }
 
   /** Loads a stored run's history into the chart and its checkpoint into the engine. */
@@ -305,6 +316,7 @@ export class PupilStudio extends LitElement {
     const client = this.client;
     if (!client) return;
     await this.call(async () => {
+      this._error = undefined;
       this._runId = runId;
       this._before = this._after = undefined;
       this.firstEvalStep = undefined;
@@ -312,8 +324,8 @@ export class PupilStudio extends LitElement {
       const chart = this.chart;
       if (chart) chart.metrics = rows;
       for (const r of rows) if (r.kind === 'eval' && r.exactMatch) this.noteExactMatch(r.step, r.exactMatch as ExactMatch);
-      if (opts.train) await client.resumeRun(runId);
-      else await client.openRun(runId);
+      if (opts.train) await client.resumeRun(runId, this.filesFor(runId));
+      else await client.openRun(runId, this.filesFor(runId));
       const s = await client.status();
       this._state = s.state;
       this._step = s.step;
@@ -374,6 +386,7 @@ export class PupilStudio extends LitElement {
         ${noGpu ? nothing : html`<pupil-loss-chart class="wide" theme=${this.theme ?? nothing}></pupil-loss-chart>
         <pupil-chat class="wide" theme=${this.theme ?? nothing} .client=${this.client} .ready=${chatReady} .baseline=${this._baseline}></pupil-chat>
         <pupil-runs class="wide" .theme=${this.theme} .runs=${this.runs} .activeRun=${running ? this._runId : undefined}
+          @pupil-open-run=${(e: CustomEvent<{ runId: string }>) => this.openRun(e.detail.runId)}
           @pupil-resume-run=${(e: CustomEvent<{ runId: string }>) => this.openRun(e.detail.runId, { train: true })}
           @pupil-export-run=${(e: CustomEvent<{ runId: string }>) => this.exportRun(e.detail.runId)}
           @pupil-delete-run=${(e: CustomEvent<{ runId: string }>) => this.deleteRun(e.detail.runId)}></pupil-runs>`}

@@ -57,17 +57,21 @@ export class EngineClient {
     return () => void this.listeners.delete(listener);
   }
 
-  /** Subscribes before starting so that no early event (loading, first steps) is missed. */
-  async start(config: RunConfigInput): Promise<string> {
+  /**
+   * Subscribes before starting so that no early event (loading, first steps) is missed. `files`:
+   * the picked model folder when `config.student` is `{ path }` (cloned to the Worker, not read here).
+   */
+  async start(config: RunConfigInput, files?: File[]): Promise<string> {
     await this.subscription;
-    return this.api.start(config);
+    return files?.length ? this.api.start(config, files) : this.api.start(config);
   }
-  async resumeRun(runId: string): Promise<void> {
+  /** `files`: as in start, for a run whose student was picked from a folder (lost on reload). */
+  async resumeRun(runId: string, files?: File[]): Promise<void> {
     await this.subscription;
-    return this.api.resumeRun(runId);
+    return files?.length ? this.api.resumeRun(runId, files) : this.api.resumeRun(runId);
   }
-  openRun(runId: string): Promise<void> {
-    return this.api.openRun(runId);
+  openRun(runId: string, files?: File[]): Promise<void> {
+    return files?.length ? this.api.openRun(runId, files) : this.api.openRun(runId);
   }
   pause(): Promise<void> {
     return this.api.pause();

@@ -5,7 +5,7 @@
 import * as Comlink from 'comlink';
 import { Runtime } from '../gpu/runtime.ts';
 import { zipParts } from '../models/zip.ts';
-import { resolveRunConfig } from '../train/config.ts';
+import { resolveRunConfig, type RunConfig } from '../train/config.ts';
 import { BrowserRunStorage } from '../train/storage-browser.ts';
 import { makeRunId } from '../train/storage.ts';
 import { Trainer, type TrainerEvent } from '../train/trainer.ts';
@@ -24,6 +24,8 @@ export class Engine implements EngineApi {
   /** A start/resume/open in progress: a second one waits for it rather than racing. */
   private loading?: Promise<unknown>;
   private generation?: AbortController;
+  /** Picked model folders by student.path: kept for this Worker's life so a run can be reopened. */
+  private readonly localStudents = new Map<string, File[]>();
 
   constructor(private opts: EngineOptions = {}) {}
 
@@ -93,31 +95,44 @@ export class Engine implements EngineApi {
     }
   }
 
-  async start(config: RunConfigInput): Promise<string> {
+  async start(config: RunConfigInput, files?: File[]): Promise<string> {
     // Resolved here first so a bad field fails before any loading, with the field named.
-    const name = resolveRunConfig(config).name;
+    const { name, student } = resolveRunConfig(config);
+    this.keepFiles(student, files);
     const [rt, storage] = await Promise.all([this.getRuntime(), this.getStorage()]);
     let runId = makeRunId(name);
     // makeRunId has one-second resolution: two runs started in the same second get a suffix.
     for (let i = 2; await storage.loadRun(runId); i++) runId = `${makeRunId(name)}-${i}`;
-    const t = await this.load(runId, (onEvent) => Trainer.create(browserTrainerEnv(rt, storage, this.opts), config, { runId, onEvent }));
+    const t = await this.load(runId, (onEvent) => Trainer.create(this.env(rt, storage), config, { runId, onEvent }));
     void t.run().catch(() => {}); // failures arrive as 'error' events
     return runId;
   }
 
-  async resumeRun(runId: string): Promise<void> {
-    const t = await this.open(runId);
+  async resumeRun(runId: string, files?: File[]): Promise<void> {
+    const t = await this.open(runId, files);
     void t.run().catch(() => {});
   }
 
-  async openRun(runId: string): Promise<void> {
-    await this.open(runId);
+  async openRun(runId: string, files?: File[]): Promise<void> {
+    await this.open(runId, files);
   }
 
-  private async open(runId: string): Promise<Trainer> {
+  private async open(runId: string, files?: File[]): Promise<Trainer> {
     const [rt, storage] = await Promise.all([this.getRuntime(), this.getStorage()]);
-    if (!(await storage.loadRun(runId))) throw new Error(`no run ${runId} in this browser's storage`);
-    return this.load(runId, (onEvent) => Trainer.create(browserTrainerEnv(rt, storage, this.opts), null, { resume: runId, onEvent }));
+    const meta = await storage.loadRun(runId);
+    if (!meta) throw new Error(`no run ${runId} in this browser's storage`);
+    this.keepFiles(meta.config.student, files);
+    return this.load(runId, (onEvent) => Trainer.create(this.env(rt, storage), null, { resume: runId, onEvent }));
+  }
+
+  private keepFiles(student: RunConfig['student'], files?: File[]): void {
+    if (!files?.length) return;
+    if (!('path' in student)) throw new Error('files were given but the student is not { path }: local files are only read for a student picked from a folder');
+    this.localStudents.set(student.path, files);
+  }
+
+  private env(rt: Runtime, storage: BrowserRunStorage) {
+    return browserTrainerEnv(rt, storage, { ...(this.opts.endpoint ? { endpoint: this.opts.endpoint } : {}), localStudents: this.localStudents });
   }
 
   private need(): Trainer {
@@ -160,7 +175,7 @@ export class Engine implements EngineApi {
       };
       const g = t.generate(messages, {
         signal: ac.signal, sampling, ...(o.maxNewTokens !== undefined ? { maxNewTokens: o.maxNewTokens } : {}),
-        ...(o.seed !== undefined ? { seed: o.seed } : {}), ...(o.stop ? { stop: o.stop } : {}),
+        ...(o.seed !== undefined ? { seed: o.seed } : {}), ...(o.stop ? { stop: o.stop } : {}), ...(o.model ? { model: o.model } : {}),
       });
       // Calls on one proxy arrive in order; waiting for the last one means every token has reached
       // the page before the reply (which travels on another port) does.

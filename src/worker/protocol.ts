@@ -54,6 +54,8 @@ export interface EngineStatus {
 }
 
 export interface GenerateRequest {
+  /** 'initial': the student as it was before training (loaded again on first use); default 'current'. */
+  model?: 'current' | 'initial';
   maxNewTokens?: number;
   temperature?: number;
   topK?: number;
@@ -98,12 +100,15 @@ export interface EngineApi {
   /** `listener` must be a Comlink.proxy; returns an id for unsubscribe. */
   subscribe(listener: (e: EngineEvent) => void): Promise<number>;
   unsubscribe(id: number): Promise<void>;
-  /** Creates the run, saves its meta and starts training in the background; resolves with its id. */
-  start(config: RunConfigInput): Promise<string>;
-  /** Loads a stored run at its last checkpoint and continues training it. */
-  resumeRun(runId: string): Promise<void>;
-  /** Loads a stored run's last checkpoint for chat and export, without training. */
-  openRun(runId: string): Promise<void>;
+  /**
+   * Creates the run, saves its meta and starts training in the background; resolves with its id.
+   * `files`: the picked model folder when `config.student` is `{ path }` (a browser has no paths).
+   */
+  start(config: RunConfigInput, files?: File[]): Promise<string>;
+  /** Loads a stored run at its last checkpoint and continues training it (`files` as in start). */
+  resumeRun(runId: string, files?: File[]): Promise<void>;
+  /** Loads a stored run's last checkpoint for chat and export, without training (`files` as in start). */
+  openRun(runId: string, files?: File[]): Promise<void>;
   pause(): Promise<void>;
   resume(): Promise<void>;
   /** Graceful: finishes the step in flight, saves a checkpoint, then resolves. */

@@ -156,7 +156,7 @@ describe('<pupil-train-controls>', () => {
 });
 
 describe('<pupil-runs>', () => {
-  it('lists runs with names as text and fires resume, export and (confirmed) delete', async () => {
+  it('lists runs with names as text and fires open, resume, export and (confirmed) delete', async () => {
     const r = page.locator('pupil-runs');
     expect(await r.locator('li').count()).toBe(3);
     const evil = r.locator('li[data-run-id="run-b"]');
@@ -165,9 +165,12 @@ describe('<pupil-runs>', () => {
     expect(await page.evaluate(() => (window as any).__xss)).toBeUndefined();
     expect(await r.locator('li[data-run-id="run-a"]').innerText()).toMatch(/step 200 \/ 500 · paused · loss 1\.234/);
     expect(await r.locator('li[data-run-id="run-c"]').innerText()).toMatch(/failed · device lost/);
-    // A finished run cannot be resumed; one without a checkpoint cannot be exported.
+    // A finished run cannot be resumed but can be opened; one without a checkpoint can do neither, nor be exported.
     expect(await evil.getByRole('button', { name: 'Resume' }).isDisabled()).toBe(true);
+    expect(await evil.getByRole('button', { name: 'Open' }).isDisabled()).toBe(false);
     expect(await r.locator('li[data-run-id="run-c"]').getByRole('button', { name: 'Export' }).isDisabled()).toBe(true);
+    expect(await r.locator('li[data-run-id="run-c"]').getByRole('button', { name: 'Open' }).isDisabled()).toBe(true);
+    await evil.getByRole('button', { name: 'Open' }).click();
 
     const a = r.locator('li[data-run-id="run-a"]');
     await a.getByRole('button', { name: 'Resume' }).click();
@@ -183,6 +186,7 @@ describe('<pupil-runs>', () => {
     await page.keyboard.press('Enter');
     const evs = await page.evaluate(() => (window as any).__ui.events.filter((e: any) => /-run$/.test(e.type)));
     expect(evs).toEqual([
+      { type: 'pupil-open-run', detail: { runId: 'run-b' } },
       { type: 'pupil-resume-run', detail: { runId: 'run-a' } },
       { type: 'pupil-export-run', detail: { runId: 'run-b' } },
       { type: 'pupil-delete-run', detail: { runId: 'run-a' } },

@@ -101,6 +101,15 @@ describe('<pupil-dataset> and <pupil-chat> (Chromium)', () => {
     expect(replies.map((r: { finishReason: string }) => r.finishReason)).toEqual(['cancelled', 'eos']);
     // The baseline column shows the step-0 reply as text.
     expect(await chat.locator('[part=before] dd').innerText()).toBe('qq<i>zz</i>');
+    // A finished reply (not the stopped one) is then asked of the initial weights, in their own conversation.
+    await page.waitForFunction(() => (window as any).__stub.beforeReplies.length === 1, null, { timeout: 10_000 });
+    const opts = await page.evaluate(() => (window as any).__stub.options.map((o: any) => o?.model ?? 'current'));
+    expect(opts).toEqual(['current', 'current', 'initial']);
+    const calls2 = await page.evaluate(() => (window as any).__stub.calls);
+    expect(calls2[2]).toEqual([{ role: 'user', content: 'And again?' }]);
+    const before = chat.locator('[part=before-log] [data-role=assistant]');
+    expect((await before.innerText()).replace(/^Before\n?/, '')).toBe(REPLY);
+    expect(await chat.locator('[part=before-log] b').count()).toBe(0);
     await screenshot(page, 'components-2-chat');
     expect(errors).toEqual([]);
   });

@@ -19,7 +19,7 @@ const CONFIG = {
 };
 
 describe('studio end to end (Chromium, SwiftShader)', () => {
-  it('trains from the demo page, updates the chart, chats with streamed tokens, and lists the run after a reload', async () => {
+  it('trains from the demo page, updates the chart, chats with streamed tokens, lists the run after a reload and opens it to chat again', async () => {
     const t0 = Date.now();
     const { page, errors } = await h.open(`/demo/index.html?config=${encodeURIComponent(JSON.stringify(CONFIG))}`);
     const studio = page.locator('pupil-studio');
@@ -68,6 +68,7 @@ describe('studio end to end (Chromium, SwiftShader)', () => {
         if (t) w.__partials.add(t.textContent!.length);
       }).observe(root, { subtree: true, childList: true, characterData: true });
       document.addEventListener('pupil-chat-reply', (e) => (w.__reply = (e as CustomEvent).detail));
+      document.addEventListener('pupil-chat-before-reply', (e) => (w.__beforeReply = (e as CustomEvent).detail));
     });
     const box = studio.locator('pupil-chat textarea');
     await box.fill('Calculate 35 + 2.');
@@ -78,6 +79,16 @@ describe('studio end to end (Chromium, SwiftShader)', () => {
     expect(reply.partials.length).toBeGreaterThanOrEqual(3);
     const shown = await studio.locator('pupil-chat .turn.assistant').last().innerText();
     expect(shown.replace(/^Student\n?/, '')).toBe(reply.text);
+    // Then the initial weights answer the same question: greedy, so their reply begins with what
+    // they said at step 0 (4 tokens there, more here).
+    await page.waitForFunction(() => (window as any).__beforeReply, null, { timeout: 60_000 });
+    const before = await page.evaluate(() => ({ reply: (window as any).__beforeReply, step0: (document.querySelector('pupil-studio') as any)._baseline[0].text }));
+    console.log(`before: step 0 ${JSON.stringify(before.step0)}, asked ${JSON.stringify(before.reply.text)}; after ${JSON.stringify(reply.text)}`);
+    expect(before.reply.tokens).toBeGreaterThan(0);
+    expect(before.reply.text.startsWith(before.step0)).toBe(true);
+    // Six steps are enough to change what the greedy student says (seeded: the same every run).
+    expect(before.reply.text).not.toBe(reply.text);
+    expect((await studio.locator('pupil-chat [part=before-log] [data-role=assistant]').innerText()).replace(/^Before\n?/, '')).toBe(before.reply.text);
     await screenshot(page, 'studio-trained');
 
     // A reload forgets everything but storage: the run is listed.
@@ -88,6 +99,29 @@ describe('studio end to end (Chromium, SwiftShader)', () => {
     expect(listed).toMatch(/e2e/);
     expect(listed).toMatch(/finished/);
     await screenshot(page, 'studio-reloaded');
+
+    // Open the finished run: its checkpoint loads for chat (no training) and replies stream again.
+    await runs.locator(`[data-run-id="${runId}"]`).getByRole('button', { name: 'Open' }).click();
+    await studio.locator('pupil-chat[ready]').waitFor({ timeout: 60_000 });
+    expect(await studio.locator('[data-state]').first().getAttribute('data-state')).not.toBe('running');
+    await page.evaluate(() => {
+      const root = document.querySelector('pupil-studio')!.shadowRoot!.querySelector('pupil-chat')!.shadowRoot!;
+      const w = window as any;
+      w.__partials = new Set<number>();
+      new MutationObserver(() => {
+        const t = root.querySelector('.turn.assistant.streaming');
+        if (t) w.__partials.add(t.textContent!.length);
+      }).observe(root, { subtree: true, childList: true, characterData: true });
+      document.addEventListener('pupil-chat-reply', (e) => (w.__reopened = (e as CustomEvent).detail));
+    });
+    await box.fill('Calculate 35 + 2.');
+    await box.press('Enter');
+    await page.waitForFunction(() => (window as any).__reopened, null, { timeout: 60_000 });
+    const again = await page.evaluate(() => ({ ...(window as any).__reopened, partials: [...(window as any).__partials] }));
+    expect(again.tokens).toBeGreaterThan(0);
+    expect(again.partials.length).toBeGreaterThanOrEqual(2);
+    expect((await studio.locator('pupil-chat .turn.assistant').last().innerText()).replace(/^Student\n?/, '')).toBe(again.text);
+    expect(await studio.locator('[part~=status]').innerText()).toContain(runId);
     expect(errors, errors.join('\n')).toEqual([]);
     console.log(`studio e2e: ${Date.now() - t0} ms`);
   });

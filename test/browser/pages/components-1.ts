@@ -18,7 +18,7 @@ if (theme === 'dark' || theme === 'light') {
 }
 
 const events: { type: string; detail: unknown }[] = [];
-for (const t of ['pupil-start', 'pupil-pause', 'pupil-resume', 'pupil-stop', 'pupil-resume-run', 'pupil-export-run', 'pupil-delete-run', 'pupil-model-change']) {
+for (const t of ['pupil-start', 'pupil-pause', 'pupil-resume', 'pupil-stop', 'pupil-open-run', 'pupil-resume-run', 'pupil-export-run', 'pupil-delete-run', 'pupil-model-change']) {
   document.addEventListener(t, (e) => events.push({ type: t, detail: (e as CustomEvent).detail ?? null }));
 }
 

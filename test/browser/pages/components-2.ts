@@ -4,16 +4,18 @@ import '../../../src/ui/pupil-dataset.ts';
 import '../../../src/ui/pupil-chat.ts';
 import type { ChatBackend } from '../../../src/ui/pupil-chat.ts';
 import type { TokenStream } from '../../../src/worker/client.ts';
-import type { GenerateSummary, Message, TokenEvent } from '../../../src/worker/protocol.ts';
+import type { GenerateRequest, GenerateSummary, Message, TokenEvent } from '../../../src/worker/protocol.ts';
 
 export const REPLY = 'Sure: <b>37</b> & done.';
 
 const calls: Message[][] = [];
+const options: (GenerateRequest | undefined)[] = [];
 let cancelled = false;
 
 const stub: ChatBackend = {
-  generate(messages: Message[]): TokenStream {
+  generate(messages: Message[], o?: GenerateRequest): TokenStream {
     calls.push(messages);
+    options.push(o);
     cancelled = false;
     let text = '';
     let resolve!: (s: GenerateSummary) => void;
@@ -45,5 +47,7 @@ const changes: unknown[] = [];
 document.addEventListener('pupil-dataset-change', (e) => changes.push((e as CustomEvent).detail));
 const replies: unknown[] = [];
 document.addEventListener('pupil-chat-reply', (e) => replies.push((e as CustomEvent).detail));
+const beforeReplies: unknown[] = [];
+document.addEventListener('pupil-chat-before-reply', (e) => beforeReplies.push((e as CustomEvent).detail));
 
-Object.assign(window, { __stub: { calls, changes, replies, REPLY }, __ready: true });
+Object.assign(window, { __stub: { calls, options, changes, replies, beforeReplies, REPLY }, __ready: true });
