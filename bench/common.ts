@@ -12,17 +12,31 @@ export interface KernelRow {
   ratio: number;
 }
 
-/** Median of `reps` timings (ms) of `fn`, after `warmup` untimed calls. `fn` must await its GPU work. */
-export async function timeIt(fn: () => Promise<void>, reps = 5, warmup = 1): Promise<number> {
-  for (let i = 0; i < warmup; i++) await fn();
-  const t: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const s = performance.now();
-    await fn();
-    t.push(performance.now() - s);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Best milliseconds per run of `submit` (which only enqueues GPU work; `wait` awaits all of it),
+ * over `rounds` batches of repeats sized to `budgetMs`. Each batch sleeps through most of its
+ * expected time before awaiting: awaiting GPU work in Node keeps a core busy that a software
+ * adapter needs, and that would slow down whatever is measured.
+ */
+export async function timeRuns(submit: () => void, wait: () => Promise<void>, o: { budgetMs?: number; rounds?: number; maxReps?: number } = {}): Promise<number> {
+  const { budgetMs = 1200, rounds = 1, maxReps = 20 } = o;
+  submit();
+  await wait(); // warm-up: compiles pipelines
+  let t = performance.now();
+  submit();
+  await wait();
+  let best = performance.now() - t;
+  const reps = Math.max(2, Math.min(maxReps, Math.round(budgetMs / rounds / best)));
+  for (let k = 0; k < rounds; k++) {
+    t = performance.now();
+    for (let i = 0; i < reps; i++) submit();
+    await sleep(0.7 * reps * best);
+    await wait();
+    best = Math.min(best, (performance.now() - t) / reps);
   }
-  t.sort((a, b) => a - b);
-  return t[Math.floor(t.length / 2)];
+  return best;
 }
 
 export function writeJson(path: string, data: unknown): void {

@@ -3,17 +3,16 @@
 // dP = dout·vᵀ, dv = Pᵀ·dout, dS = P∘(dP − rowsum(P∘dP)), dq = scale·dS·k, dk = scale·dSᵀ·q.
 // The composition gets its inputs head-major (B·H, T, D) for free (no transposes are timed).
 // FLOP convention, the same for both: forward 4·B·H·T²·D (no causal halving), backward 2.5× that.
-// Timing as in bench/kernels/matmul.ts: submit, sleep through most of the run, then await (an
+// Timing: timeRuns in bench/common.ts (submit, sleep through most of the run, then await: an
 // await spins a core that lavapipe would otherwise use).
 import type { Dispatch, Runtime } from '../../src/gpu/runtime.ts';
 import type { Tensor } from '../../src/gpu/tensor.ts';
 import { attentionBackward, attentionForward, attentionScratchShapes } from '../../src/ops/attention.ts';
 import { matmul } from '../../src/ops/matmul.ts';
-import type { KernelRow } from '../common.ts';
+import { timeRuns, type KernelRow } from '../common.ts';
 
 const [B, H, T, D] = [4, 8, 256, 64];
 const BUDGET_MS = 1500;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // Bench-only causal softmax over rows of S (Z·T rows of T), one invocation per row, and its backward.
 const SOFTMAX = /* wgsl */ `
@@ -61,21 +60,6 @@ function softmax(rt: Runtime, entry: 'forward' | 'backward', s: Tensor, pr?: Ten
   });
 }
 
-/** ms per run of `submit` (which only enqueues work). */
-async function timeRuns(rt: Runtime, submit: () => void): Promise<number> {
-  submit();
-  await rt.sync(); // compiles pipelines
-  let t = performance.now();
-  submit();
-  await rt.sync();
-  const first = performance.now() - t;
-  const reps = Math.max(2, Math.min(20, Math.round(BUDGET_MS / first)));
-  t = performance.now();
-  for (let i = 0; i < reps; i++) submit();
-  await sleep(0.7 * reps * first);
-  await rt.sync();
-  return Math.min(first, (performance.now() - t) / reps);
-}
 
 function rand(n: number): Float32Array {
   const x = new Float32Array(n);
@@ -119,10 +103,10 @@ export async function bench(rt: Runtime, filter?: string): Promise<KernelRow[]> 
     ...matmul(rt, { out: cdk, a: dP, b: cq, transA: true, alpha: scale }),
   ];
 
-  const tf = await timeRuns(rt, () => rt.run(fwd));
-  const tb = await timeRuns(rt, () => rt.run(bwd));
-  const cf = await timeRuns(rt, () => rt.run(cfwd));
-  const cb = await timeRuns(rt, () => rt.run(cbwd));
+  const tf = await timeRuns(() => rt.run(fwd), () => rt.sync(), { budgetMs: BUDGET_MS });
+  const tb = await timeRuns(() => rt.run(bwd), () => rt.sync(), { budgetMs: BUDGET_MS });
+  const cf = await timeRuns(() => rt.run(cfwd), () => rt.sync(), { budgetMs: BUDGET_MS });
+  const cb = await timeRuns(() => rt.run(cbwd), () => rt.sync(), { budgetMs: BUDGET_MS });
   for (const d of [fwd, bwd, cfwd, cbwd]) rt.release(d);
   rt.free(...made);
 

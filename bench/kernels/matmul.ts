@@ -5,33 +5,14 @@
 import { nodeGPU } from '../../src/gpu/node.ts';
 import type { Runtime } from '../../src/gpu/runtime.ts';
 import { matmul, matmulFlops } from '../../src/ops/matmul.ts';
-import type { KernelRow } from '../common.ts';
+import { timeRuns, type KernelRow } from '../common.ts';
 
 type Layout = 'NN' | 'NT' | 'TN';
 const SHAPES: [number, number, number][] = [ // M, K, N
   [256, 256, 256], [512, 512, 512], [1024, 1024, 1024], [2048, 768, 768], [2048, 768, 3072],
 ];
 const LAYOUTS: Layout[] = ['NN', 'NT', 'TN'];
-const BUDGET_MS = 1200; // timed work per measurement
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** ms per run of `submit` (which must only enqueue work), `wait` awaiting all enqueued work. */
-async function timeRuns(submit: () => void, wait: () => Promise<void>): Promise<number> {
-  let t = performance.now();
-  submit();
-  await wait(); // warm-up: compiles pipelines
-  t = performance.now();
-  submit();
-  await wait();
-  const first = performance.now() - t;
-  const reps = Math.max(2, Math.min(20, Math.round(BUDGET_MS / first)));
-  t = performance.now();
-  for (let i = 0; i < reps; i++) submit();
-  await sleep(0.7 * reps * first);
-  await wait();
-  return Math.min(first, (performance.now() - t) / reps);
-}
 
 function randomData(n: number): Float32Array {
   const x = new Float32Array(n);

@@ -2,16 +2,15 @@
 // memory-bound, so a copy kernel moving as many bytes is the roofline they are measured against.
 // Figures are GB/s (bytes each op must read and write, once), in the *_gflops columns of the table.
 // Bytes: forward reads x, writes y (2·N·C words); backward reads x, dout, writes dinp (3·N·C).
-// Timing as in bench/kernels/attention.ts: submit several runs, sleep through most, then await
-// once (an await spins a core that lavapipe would otherwise use).
+// Timing: timeRuns in bench/common.ts (submit several runs, sleep through most, then await
+// once: an await spins a core that lavapipe would otherwise use).
 import type { Dispatch, Runtime } from '../../src/gpu/runtime.ts';
 import type { Tensor } from '../../src/gpu/tensor.ts';
 import { layerNormBackward, layerNormForward, layerNormScratchShape, rmsNormBackward, rmsNormForward, rmsNormScratchShape } from '../../src/ops/norm.ts';
-import type { KernelRow } from '../common.ts';
+import { timeRuns, type KernelRow } from '../common.ts';
 
 const SHAPES: [number, number][] = [[1024, 256], [1024, 768], [1024, 4096], [130, 4096]];
 const BUDGET_MS = 1000;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // Bench-only copy (copy1) and sum of two inputs (copy2), one vec4 per invocation.
 const COPY = /* wgsl */ `
@@ -44,24 +43,6 @@ function copy(rt: Runtime, dst: Tensor, a: Tensor, b?: Tensor): Dispatch {
   });
 }
 
-/** ms per run of `submit` (which only enqueues work): the best of three batches. */
-async function timeRuns(rt: Runtime, submit: () => void): Promise<number> {
-  submit();
-  await rt.sync(); // compiles pipelines
-  let t = performance.now();
-  submit();
-  await rt.sync();
-  let best = performance.now() - t;
-  const reps = Math.max(2, Math.min(50, Math.round(BUDGET_MS / 3 / best)));
-  for (let k = 0; k < 3; k++) {
-    t = performance.now();
-    for (let i = 0; i < reps; i++) submit();
-    await sleep(0.7 * reps * best);
-    await rt.sync();
-    best = Math.min(best, (performance.now() - t) / reps);
-  }
-  return best;
-}
 
 function rand(n: number): Float32Array {
   const x = new Float32Array(n);
@@ -87,9 +68,9 @@ export async function bench(rt: Runtime, filter?: string): Promise<KernelRow[]> 
       ['rmsnorm backward', rmsNormBackward(rt, { dinp, dweight, scratch: rmsScratch, dout, inp, weight, rstd }), 3],
     ];
     const peers = { 2: [copy(rt, out, inp)], 3: [copy(rt, dinp, inp, dout)] };
-    const peerMs = { 2: await timeRuns(rt, () => rt.run(peers[2])), 3: await timeRuns(rt, () => rt.run(peers[3])) };
+    const peerMs = { 2: await timeRuns(() => rt.run(peers[2]), () => rt.sync(), { budgetMs: BUDGET_MS, rounds: 3, maxReps: 50 }), 3: await timeRuns(() => rt.run(peers[3]), () => rt.sync(), { budgetMs: BUDGET_MS, rounds: 3, maxReps: 50 }) };
     for (const [name, d, words] of ops) {
-      const t = await timeRuns(rt, () => rt.run(d));
+      const t = await timeRuns(() => rt.run(d), () => rt.sync(), { budgetMs: BUDGET_MS, rounds: 3, maxReps: 50 });
       const gb = (words * N * C * 4) / 1e9;
       rows.push({ name: `${name}`, shape: `N=${N} C=${C} f32`, ours_gflops: gb / (t / 1e3), peer: 'copy of the same bytes (GB/s)', peer_gflops: gb / (peerMs[words] / 1e3), ratio: peerMs[words] / t });
       lines.push(`  ${name.padEnd(19)} N=${String(N).padEnd(5)} C=${String(C).padEnd(5)} ${t.toFixed(3).padStart(9)} ms   (copy ${peerMs[words].toFixed(3)} ms)`);
