@@ -23,7 +23,6 @@
 // checkpoints, pause and stop first drain those steps. Resuming restores parameters, AdamW state,
 // the step and the data position (epoch, batches consumed), so later losses are bit-identical.
 import type { Batch } from '../data/batch.ts';
-import type { MatchRate } from '../data/synthetic/index.ts';
 import type { TemplateMessage } from '../data/template.ts';
 import type { GenerateEvent, GenerateOptions, GenerateResult } from '../generate/index.ts';
 import { GpuCausalLM } from '../generate/index.ts';
@@ -38,6 +37,7 @@ import { chat, exactMatchEval, samples, validationLoss, type ChatContext } from 
 import { checkPlan, planMemory, type MemoryPlan } from './memory.ts';
 import type { StepMetrics } from './metrics.ts';
 import { TrainStep } from './step.ts';
+import { metricRow, type EvalEvent, type RunSummary, type StepEvent, type TrainerEvent, type TrainerState } from './events.ts';
 import { makeRunId, type MetricRow, type RunMeta, type RunStatus, type RunStorage } from './storage.ts';
 import { loadStudent, type PretrainedLoader, type Student } from './student.ts';
 
@@ -50,60 +50,7 @@ export interface TrainerEnv {
   now?(): number;
 }
 
-export type TrainerState = 'loading' | 'ready' | 'running' | 'paused' | 'stopping' | 'done' | 'error';
-
-export interface StepEvent {
-  type: 'step';
-  step: number;
-  epoch: number;
-  loss: number;
-  lr: number;
-  /** Global gradient norm before clipping. */
-  gradNorm: number;
-  /** Non-pad tokens of this step per second of wall time it took. */
-  tokensPerSecond: number;
-  tokensSeen: number;
-  /** Mean token accuracy over the trained tokens of the step. */
-  accuracy?: number;
-  /** The update was not applied (non-finite loss or gradient, or no trained token). */
-  skipped: boolean;
-  elapsedMs: number;
-}
-
-export interface EvalEvent {
-  type: 'eval';
-  step: number;
-  valLoss?: number;
-  perplexity?: number;
-  valAccuracy?: number;
-  exactMatch?: { rate: number; correct: number; total: number; families: Record<string, MatchRate> };
-}
-
-export interface RunSummary {
-  runId: string;
-  steps: number;
-  totalSteps: number;
-  epoch: number;
-  tokensSeen: number;
-  elapsedMs: number;
-  /** Ended by stop() before totalSteps. */
-  stopped: boolean;
-  skippedSteps: number;
-  /** Mean loss of the last (up to 20) applied steps. */
-  finalLoss?: number;
-  firstEval?: EvalEvent;
-  lastEval?: EvalEvent;
-  lastCheckpoint?: number;
-}
-
-export type TrainerEvent =
-  | { type: 'status'; state: TrainerState; detail?: string }
-  | StepEvent
-  | EvalEvent
-  | { type: 'sample'; step: number; prompt: string; text: string }
-  | { type: 'checkpoint'; step: number; runId: string }
-  | { type: 'done'; summary: RunSummary }
-  | { type: 'error'; message: string; runId?: string; lastCheckpoint?: number };
+export type { EvalEvent, RunSummary, StepEvent, TrainerEvent, TrainerState } from './events.ts';
 
 export interface TrainerOptions {
   /** Continue this run from its checkpoint. */
@@ -431,7 +378,7 @@ export class Trainer {
       type: 'step', step: m.step, epoch, loss: m.loss, lr: m.lr, gradNorm: m.gradNorm, tokensPerSecond: dt > 0 ? (tokens * 1000) / dt : 0,
       tokensSeen: this.tokensSeen, ...(m.accuracy !== undefined ? { accuracy: m.accuracy } : {}), skipped: m.skipped, elapsedMs: elapsed(),
     };
-    this.rows.push(row(e));
+    this.rows.push(metricRow(e));
     this.emit(e);
   }
 
@@ -459,7 +406,7 @@ export class Trainer {
     this.lastEvalStep = step;
     this.firstEval ??= e;
     this.lastEval = e;
-    this.rows.push(row(e));
+    this.rows.push(metricRow(e));
     this.emit(e);
     for (const s of shown) this.emit({ type: 'sample', step, prompt: s.prompt, text: s.text });
     await this.flushRows();
@@ -619,11 +566,4 @@ export class Trainer {
     this.trainStep = undefined;
     this.store = undefined;
   }
-}
-
-function row(e: StepEvent | EvalEvent): MetricRow {
-  const { type, ...rest } = e;
-  // JSON has no NaN: a skipped step's loss becomes null rather than vanishing from the line.
-  const clean = Object.fromEntries(Object.entries(rest).map(([k, v]) => [k, typeof v === 'number' && !Number.isFinite(v) ? null : v]));
-  return { kind: type, ...clean, step: e.step };
 }
