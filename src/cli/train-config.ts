@@ -9,6 +9,18 @@ export class UsageError extends Error {}
 type Obj = Record<string, unknown>;
 
 /** Parses a numeric flag, or throws a UsageError naming it. */
+/**
+ * The model a command serves or chats with: `--checkpoint DIR` or one positional argument, and a
+ * known `--template`. Throws UsageError naming what is wrong.
+ */
+export function modelSourceFlags(values: { checkpoint?: string; template?: string }, positionals: readonly string[]): string {
+  const source = values.checkpoint ?? positionals[0];
+  if (!source) throw new UsageError('--checkpoint DIR is missing');
+  if (positionals.length > (values.checkpoint ? 0 : 1)) throw new UsageError(`unexpected argument ${positionals.at(-1)}`);
+  if (!['auto', 'model', 'chatml', 'alpaca'].includes(values.template!)) throw new UsageError(`unknown --template ${values.template} (auto, model, chatml or alpaca)`);
+  return source;
+}
+
 export function numberFlag(name: string, value: string | undefined, check: { integer?: boolean; min?: number; max?: number; minExclusive?: boolean } = {}): number | undefined {
   if (value === undefined) return undefined;
   const x = Number(value);

@@ -65,3 +65,34 @@ export function expectBindable(op: string, limits: GPUSupportedLimits, names: st
     if (bytes > max) throw new OpError(op, `${names[i]} (${t.label}) of shape ${shapeStr(t.shape)} needs ${bytes} bytes, over this device's limit of ${max} bytes per binding (maxStorageBufferBindingSize)`);
   });
 }
+
+/**
+ * The arguments every chunked per-row loss shares (cross-entropy, distillation): logits (R, V) of a
+ * chunk of the N rows, targets (N) i32, per-row losses (N) f32, the chunk's row offset, and the
+ * gradScale (1) f32 unless only evaluating. Returns the sizes.
+ */
+export function expectLossChunk(
+  op: string,
+  a: { logits: Tensor; targets: Tensor; losses: Tensor; rowOffset: number; gradScale?: Tensor; evaluate?: boolean },
+): { R: number; V: number; N: number } {
+  expectDType(op, 'logits', a.logits, 'f32');
+  expectRank(op, 'logits', a.logits, 2);
+  const [R, V] = a.logits.shape;
+  expectPositiveInt(op, 'logits rows (R)', R);
+  expectPositiveInt(op, 'vocabulary (V)', V);
+  expectDType(op, 'targets', a.targets, 'i32');
+  expectRank(op, 'targets', a.targets, 1);
+  const N = a.targets.shape[0];
+  expectPositiveInt(op, 'targets length (N)', N);
+  expectDType(op, 'losses', a.losses, 'f32');
+  expectShape(op, 'losses', a.losses, [N]);
+  if (!Number.isInteger(a.rowOffset) || a.rowOffset < 0 || a.rowOffset + R > N) {
+    throw new OpError(op, `rows [${a.rowOffset}, ${a.rowOffset + R}) of the chunk (logits ${a.logits.label} has R = ${R}) do not fit in the N = ${N} targets (${a.targets.label})`);
+  }
+  if (!a.evaluate) {
+    if (!a.gradScale) throw new OpError(op, 'gradScale (a (1) f32 tensor) is required unless evaluate is set');
+    expectDType(op, 'gradScale', a.gradScale, 'f32');
+    expectShape(op, 'gradScale', a.gradScale, [1]);
+  }
+  return { R, V, N };
+}

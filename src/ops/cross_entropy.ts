@@ -6,9 +6,9 @@
 
 import { OpError } from '../gpu/errors.ts';
 import { grid, type Dispatch, type Runtime } from '../gpu/runtime.ts';
-import { byteSize, type Tensor } from '../gpu/tensor.ts';
+import type { Tensor } from '../gpu/tensor.ts';
 import code from '../../shaders/cross_entropy.wgsl?raw';
-import { expectDType, expectPositiveInt, expectRank, expectShape } from './check.ts';
+import { expectBindable, expectDType, expectLossChunk, expectShape } from './check.ts';
 
 const OP = 'crossEntropy';
 const WG = 256;
@@ -39,32 +39,14 @@ export interface CrossEntropyArgs {
 
 /** dlogits = (softmax(logits) − onehot(target)) · gradScale, in place; per-row loss and accuracy. */
 export function crossEntropy(rt: Runtime, a: CrossEntropyArgs): Dispatch[] {
-  expectDType(OP, 'logits', a.logits, 'f32');
-  expectRank(OP, 'logits', a.logits, 2);
-  const [R, V] = a.logits.shape;
-  expectPositiveInt(OP, 'logits rows (R)', R);
-  expectPositiveInt(OP, 'vocabulary (V)', V);
-  expectDType(OP, 'targets', a.targets, 'i32');
-  expectRank(OP, 'targets', a.targets, 1);
-  const N = a.targets.shape[0];
-  expectPositiveInt(OP, 'targets length (N)', N);
-  expectDType(OP, 'losses', a.losses, 'f32');
-  expectShape(OP, 'losses', a.losses, [N]);
+  const { R, V, N } = expectLossChunk(OP, a);
   if (a.correct) {
     expectDType(OP, 'correct', a.correct, 'f32');
     expectShape(OP, 'correct', a.correct, [N]);
   }
-  if (!Number.isInteger(a.rowOffset) || a.rowOffset < 0 || a.rowOffset + R > N) {
-    throw new OpError(OP, `rows [${a.rowOffset}, ${a.rowOffset + R}) of the chunk (logits ${a.logits.label} has R = ${R}) do not fit in the N = ${N} targets (${a.targets.label})`);
-  }
-  if (!a.evaluate) {
-    if (!a.gradScale) throw new OpError(OP, 'gradScale (a (1) f32 tensor) is required unless evaluate is set');
-    expectDType(OP, 'gradScale', a.gradScale, 'f32');
-    expectShape(OP, 'gradScale', a.gradScale, [1]);
-  }
   if (R * V >= 2 ** 32) throw new OpError(OP, `logits (${a.logits.label}) has ${R * V} elements: indices must fit in 32 bits; use smaller chunks`);
-  const used = [a.logits, a.targets, a.losses, ...(a.correct ? [a.correct] : []), ...(!a.evaluate && a.gradScale ? [a.gradScale] : [])];
-  for (const t of used) fits(rt, t);
+  expectBindable(OP, rt.limits, ['logits', 'targets', 'losses'], a.logits, a.targets, a.losses);
+  if (a.correct) expectBindable(OP, rt.limits, ['correct'], a.correct);
 
   const variant = `${a.evaluate ? 'eval' : 'train'}${a.correct ? '_acc' : ''}`;
   const bindings: Record<number, Tensor> = { 1: a.logits, 2: a.targets, 3: a.losses };
@@ -87,12 +69,4 @@ export function countTargets(targets: Int32Array): number {
   let n = 0;
   for (let i = 0; i < targets.length; i++) if (targets[i] !== IGNORE_INDEX) n++;
   return n;
-}
-
-function fits(rt: Runtime, t: Tensor): void {
-  try {
-    rt.checkBindingSize(t.label, t.shape, byteSize(t));
-  } catch (e) {
-    throw new OpError(OP, (e as Error).message);
-  }
 }

@@ -8,9 +8,9 @@
 
 import { OpError } from '../gpu/errors.ts';
 import { grid, type Dispatch, type Runtime } from '../gpu/runtime.ts';
-import { byteSize, type Tensor } from '../gpu/tensor.ts';
+import type { Tensor } from '../gpu/tensor.ts';
 import code from '../../shaders/distill.wgsl?raw';
-import { expectDType, expectPositiveInt, expectRank, expectShape } from './check.ts';
+import { expectBindable, expectDType, expectLossChunk, expectPositiveInt, expectRank, expectShape } from './check.ts';
 
 const OP = 'distillLoss';
 const WG = 256;
@@ -49,15 +49,7 @@ export interface DistillArgs {
 
 /** Per-row alpha·CE(student, target) + (1 − alpha)·D(teacher top-K, student); dlogits in place. */
 export function distillLoss(rt: Runtime, a: DistillArgs): Dispatch[] {
-  expectDType(OP, 'logits', a.logits, 'f32');
-  expectRank(OP, 'logits', a.logits, 2);
-  const [R, V] = a.logits.shape;
-  expectPositiveInt(OP, 'logits rows (R)', R);
-  expectPositiveInt(OP, 'vocabulary (V)', V);
-  expectDType(OP, 'targets', a.targets, 'i32');
-  expectRank(OP, 'targets', a.targets, 1);
-  const N = a.targets.shape[0];
-  expectPositiveInt(OP, 'targets length (N)', N);
+  const { R, V, N } = expectLossChunk(OP, a);
   expectDType(OP, 'teacherIds', a.teacherIds, 'i32');
   expectRank(OP, 'teacherIds', a.teacherIds, 2);
   const K = a.teacherIds.shape[1];
@@ -67,11 +59,6 @@ export function distillLoss(rt: Runtime, a: DistillArgs): Dispatch[] {
   if (K > V) throw new OpError(OP, `teacherIds (${a.teacherIds.label}) has K = ${K} entries per row but the vocabulary (logits ${a.logits.label}) has only V = ${V}`);
   expectDType(OP, 'teacherLogprobs', a.teacherLogprobs, 'f32');
   expectShape(OP, 'teacherLogprobs', a.teacherLogprobs, [N, K]);
-  expectDType(OP, 'losses', a.losses, 'f32');
-  expectShape(OP, 'losses', a.losses, [N]);
-  if (!Number.isInteger(a.rowOffset) || a.rowOffset < 0 || a.rowOffset + R > N) {
-    throw new OpError(OP, `rows [${a.rowOffset}, ${a.rowOffset + R}) of the chunk (logits ${a.logits.label} has R = ${R}) do not fit in the N = ${N} targets (${a.targets.label})`);
-  }
   if (!(a.alpha >= 0 && a.alpha <= 1)) throw new OpError(OP, `alpha must be in [0, 1], got ${a.alpha}`);
   if (!(a.temperature > 0 && Number.isFinite(a.temperature))) throw new OpError(OP, `temperature must be a positive number, got ${a.temperature}`);
   let kind = ({ forward: 0, reverse: 1, jsd: 2 } as Record<string, number>)[a.kind];
@@ -83,14 +70,8 @@ export function distillLoss(rt: Runtime, a: DistillArgs): Dispatch[] {
     if (beta === 0) kind = 0;
     if (beta === 1) kind = 1;
   }
-  if (!a.evaluate) {
-    if (!a.gradScale) throw new OpError(OP, 'gradScale (a (1) f32 tensor) is required unless evaluate is set');
-    expectDType(OP, 'gradScale', a.gradScale, 'f32');
-    expectShape(OP, 'gradScale', a.gradScale, [1]);
-  }
   if (R * V >= 2 ** 32 || N * K >= 2 ** 32) throw new OpError(OP, `logits (${a.logits.label}, ${R * V} elements) or teacher top-k (${N * K}) do not fit 32-bit indices; use smaller chunks`);
-  const used = [a.logits, a.targets, a.teacherIds, a.teacherLogprobs, a.losses, ...(!a.evaluate && a.gradScale ? [a.gradScale] : [])];
-  for (const t of used) fits(rt, t);
+  expectBindable(OP, rt.limits, ['logits', 'targets', 'teacherIds', 'teacherLogprobs', 'losses'], a.logits, a.targets, a.teacherIds, a.teacherLogprobs, a.losses);
 
   const variant = a.evaluate ? 'eval' : 'train';
   const bindings: Record<number, Tensor> = { 1: a.logits, 2: a.targets, 3: a.teacherIds, 4: a.teacherLogprobs, 5: a.losses };
@@ -105,12 +86,4 @@ export function distillLoss(rt: Runtime, a: DistillArgs): Dispatch[] {
       workgroups: grid(R),
     }),
   ];
-}
-
-function fits(rt: Runtime, t: Tensor): void {
-  try {
-    rt.checkBindingSize(t.label, t.shape, byteSize(t));
-  } catch (e) {
-    throw new OpError(OP, (e as Error).message);
-  }
 }

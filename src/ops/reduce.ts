@@ -7,9 +7,9 @@
 
 import { OpError } from '../gpu/errors.ts';
 import type { Dispatch, Runtime } from '../gpu/runtime.ts';
-import { byteSize, numel, type Tensor } from '../gpu/tensor.ts';
+import { numel, type Tensor } from '../gpu/tensor.ts';
 import code from '../../shaders/reduce.wgsl?raw';
-import { ceilDiv, expectDType, expectRank } from './check.ts';
+import { ceilDiv, expectBindable, expectDType, expectRank } from './check.ts';
 
 const WG = 256;
 /**
@@ -67,7 +67,7 @@ export function gradNorm(rt: Runtime, a: GradNormArgs): Dispatch[] {
   expectDType(op, 'out', a.out, 'f32');
   if (numel(a.out.shape) < 2) throw new OpError(op, `out (${a.out.label}) has ${numel(a.out.shape)} elements, needs 2 for [norm, clipScale]`);
   if (!Number.isFinite(a.maxNorm)) throw new OpError(op, `maxNorm must be a finite number, got ${a.maxNorm}`);
-  fits(rt, op, a.out);
+  expectBindable(op, rt.limits, ['out'], a.out);
   return [
     partialDispatch(rt, 'partial_sumsq', a.grads, a.partials, n, G),
     rt.kernel({
@@ -88,7 +88,7 @@ function reduce(rt: Runtime, op: string, entry: 'partial_sum' | 'partial_sumsq',
   if (!Number.isInteger(outIndex) || outIndex < 0 || outIndex >= numel(a.out.shape)) {
     throw new OpError(op, `outIndex ${outIndex} is outside out (${a.out.label}) of ${numel(a.out.shape)} elements`);
   }
-  fits(rt, op, a.out);
+  expectBindable(op, rt.limits, ['out'], a.out);
   return [
     partialDispatch(rt, entry, a.inp, a.partials, n, G),
     rt.kernel({
@@ -122,15 +122,6 @@ function checkReduce(rt: Runtime, op: string, inp: Tensor, partials: Tensor, nam
   expectDType(op, 'partials', partials, 'f32');
   expectRank(op, 'partials', partials, 1);
   if (partials.shape[0] < G) throw new OpError(op, `partials (${partials.label}) has shape (${partials.shape[0]}), needs at least (${G}) = partialsShape(${n}) for ${name}`);
-  fits(rt, op, inp);
-  fits(rt, op, partials);
+  expectBindable(op, rt.limits, ['inp', 'partials'], inp, partials);
   return { n, G };
-}
-
-function fits(rt: Runtime, op: string, t: Tensor): void {
-  try {
-    rt.checkBindingSize(t.label, t.shape, byteSize(t));
-  } catch (e) {
-    throw new OpError(op, (e as Error).message);
-  }
 }

@@ -17,7 +17,7 @@ import { loadPretrainedNode } from '../../models/load-node.ts';
 import { ParamLayout, ParamStore } from '../../models/params.ts';
 import { parseConfig } from '../../models/registry.ts';
 import { promptIds } from '../../train/evaluate.ts';
-import { numberFlag, UsageError } from '../train-config.ts';
+import { modelSourceFlags, numberFlag, UsageError } from '../train-config.ts';
 import { readTokenizerDir } from './data.ts';
 
 const USAGE = `usage: pupil chat --checkpoint DIR [--prompt TEXT ...] [options]
@@ -174,10 +174,12 @@ export async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const source = values.checkpoint ?? positionals[0];
-  if (!source) return fail('--checkpoint DIR is missing');
-  if (positionals.length > (values.checkpoint ? 0 : 1)) return fail(`unexpected argument ${positionals.at(-1)}`);
-  if (!['auto', 'model', 'chatml', 'alpaca'].includes(values.template!)) return fail(`unknown --template ${values.template} (auto, model, chatml or alpaca)`);
+  let source: string;
+  try {
+    source = modelSourceFlags(values, positionals);
+  } catch (e) {
+    return fail((e as Error).message);
+  }
   let sampling: SamplingOptions, maxNewTokens: number, seed: number, maxLength: number | undefined;
   try {
     sampling = {

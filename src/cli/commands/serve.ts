@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { resolveRenderer, type TemplateChoice } from '../../data/template.ts';
 import { startChatServer } from '../../distill/server.ts';
 import { GpuCausalLM } from '../../generate/index.ts';
-import { numberFlag, UsageError } from '../train-config.ts';
+import { modelSourceFlags, numberFlag, UsageError } from '../train-config.ts';
 import { loadStudent, type LoadedStudent } from './chat.ts';
 
 const USAGE = `usage: pupil serve --checkpoint DIR [options]
@@ -52,10 +52,12 @@ export async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const source = values.checkpoint ?? positionals[0];
-  if (!source) return fail('--checkpoint DIR is missing');
-  if (positionals.length > (values.checkpoint ? 0 : 1)) return fail(`unexpected argument ${positionals.at(-1)}`);
-  if (!['auto', 'model', 'chatml', 'alpaca'].includes(values.template!)) return fail(`unknown --template ${values.template} (auto, model, chatml or alpaca)`);
+  let source: string;
+  try {
+    source = modelSourceFlags(values, positionals);
+  } catch (e) {
+    return fail((e as Error).message);
+  }
   let port: number, maxTokens: number, maxLength: number | undefined;
   try {
     port = numberFlag('port', values.port, { integer: true, min: 0, max: 65535 }) ?? 8080;
