@@ -66,14 +66,38 @@ function ema(points: readonly (readonly [number, number])[], alpha: number): [nu
   });
 }
 
-export function lossCurveSvg(opts: LossPlotOptions): string {
+/** One line of a chart; `markers` draws a dot on every point, `faint` a thin translucent line. */
+export interface Line extends Series {
+  /** Legend text (default the name, which also names the path's class). */
+  label?: string;
+  color: string;
+  width?: number;
+  faint?: boolean;
+  markers?: boolean;
+  /** Leave out of the legend (e.g. the raw line under a smoothed one). */
+  hideInLegend?: boolean;
+}
+
+export interface LineChartOptions {
+  lines: readonly Line[];
+  title?: string;
+  xLabel?: string;
+  yLabel?: string;
+  logScale?: boolean;
+  width?: number;
+  height?: number;
+}
+
+/** A palette that stays distinguishable in print and for common colour blindness (Okabe–Ito). */
+export const PALETTE = ['#0072b2', '#d55e00', '#009e73', '#cc79a7', '#e69f00', '#56b4e9', '#000000'] as const;
+
+/** Lines over a shared x axis as a self-contained SVG: grid, ticks, axis labels, legend. */
+export function lineChartSvg(opts: LineChartOptions): string {
   const width = opts.width ?? 720, height = opts.height ?? 420;
   const log = opts.logScale ?? false;
   const ok = (p: readonly [number, number]) => Number.isFinite(p[0]) && Number.isFinite(p[1]) && (!log || p[1] > 0);
-  const train = opts.train.filter(ok);
-  const validation = (opts.validation ?? []).filter(ok);
-  const smoothing = opts.smoothing ?? (train.length > 50 ? 0.9 : 0);
-  const all = [...train, ...validation];
+  const lines = opts.lines.map((l) => ({ ...l, points: l.points.filter(ok) }));
+  const all = lines.flatMap((l) => l.points);
   const margin = { left: 64, right: 20, top: opts.title ? 40 : 20, bottom: 48 };
   const pw = width - margin.left - margin.right, ph = height - margin.top - margin.bottom;
 
@@ -88,7 +112,7 @@ export function lossCurveSvg(opts: LossPlotOptions): string {
     yTicks = logTicks(y0, y1);
     if (yTicks.length < 2) yTicks = [y0, y1].map((v) => Number(v.toPrecision(3)));
   } else {
-    // Pad the loss axis a little so the curve does not sit on the frame.
+    // Pad the value axis a little so a line does not sit on the frame.
     const pad = (y1 - y0) * 0.05;
     y0 = y0 >= 0 ? Math.max(0, y0 - pad) : y0 - pad;
     y1 += pad;
@@ -113,21 +137,39 @@ export function lossCurveSvg(opts: LossPlotOptions): string {
   parts.push(`</g><g class="x-ticks" text-anchor="middle">`);
   for (const t of xTicks) parts.push(`<text x="${sx(t).toFixed(1)}" y="${margin.top + ph + 16}">${fmt(t)}</text>`);
   parts.push(`</g>`);
-  parts.push(`<text x="${margin.left + pw / 2}" y="${height - 10}" text-anchor="middle">step</text>`);
-  parts.push(`<text transform="translate(16 ${margin.top + ph / 2}) rotate(-90)" text-anchor="middle">loss${log ? ' (log scale)' : ''}</text>`);
+  parts.push(`<text x="${margin.left + pw / 2}" y="${height - 10}" text-anchor="middle">${escapeXml(opts.xLabel ?? 'step')}</text>`);
+  parts.push(`<text transform="translate(16 ${margin.top + ph / 2}) rotate(-90)" text-anchor="middle">${escapeXml(opts.yLabel ?? 'loss')}${log ? ' (log scale)' : ''}</text>`);
 
-  if (train.length) {
-    parts.push(`<path class="series train" data-series="train" fill="none" stroke="${TRAIN_COLOR}" stroke-width="1" stroke-opacity="${smoothing ? 0.3 : 1}" d="${path(train)}"/>`);
-    if (smoothing) parts.push(`<path class="series train-smoothed" data-series="train-smoothed" fill="none" stroke="${TRAIN_COLOR}" stroke-width="2" d="${path(ema(train, smoothing))}"/>`);
+  for (const l of lines) {
+    if (!l.points.length) continue;
+    const cls = escapeXml(l.name);
+    parts.push(`<path class="series ${cls}" data-series="${cls}" fill="none" stroke="${l.color}" stroke-width="${l.width ?? 2}"${l.faint ? ' stroke-opacity="0.3"' : ''} d="${path(l.points)}"/>`);
+    if (l.markers) parts.push(`<g fill="${l.color}">${l.points.map(([x, y]) => `<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="3"/>`).join('')}</g>`);
   }
-  if (validation.length) {
-    parts.push(`<path class="series validation" data-series="validation" fill="none" stroke="${VAL_COLOR}" stroke-width="2" d="${path(validation)}"/>`);
-    parts.push(`<g fill="${VAL_COLOR}">${validation.map(([x, y]) => `<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="3"/>`).join('')}</g>`);
+  const legend = lines.filter((l) => !l.hideInLegend && l.points.length);
+  if (legend.length) {
+    const lw = Math.max(140, 44 + 7 * Math.max(...legend.map((l) => (l.label ?? l.name).length)));
+    const lx = margin.left + pw - lw - 10, ly = margin.top + 10;
+    parts.push(`<g class="legend"><rect x="${lx}" y="${ly}" width="${lw}" height="${4 + 20 * legend.length}" fill="white" stroke="#ccc"/>`);
+    legend.forEach((l, i) => {
+      const y = ly + 12 + 20 * i;
+      parts.push(`<line x1="${lx + 8}" x2="${lx + 28}" y1="${y}" y2="${y}" stroke="${l.color}" stroke-width="2"/><text x="${lx + 34}" y="${y + 4}">${escapeXml(l.label ?? l.name)}</text>`);
+    });
+    parts.push(`</g>`);
   }
-  const lx = margin.left + pw - 150, ly = margin.top + 10;
-  parts.push(`<g class="legend"><rect x="${lx}" y="${ly}" width="140" height="${validation.length ? 44 : 24}" fill="white" stroke="#ccc"/>`);
-  parts.push(`<line x1="${lx + 8}" x2="${lx + 28}" y1="${ly + 12}" y2="${ly + 12}" stroke="${TRAIN_COLOR}" stroke-width="2"/><text x="${lx + 34}" y="${ly + 16}">train loss</text>`);
-  if (validation.length) parts.push(`<line x1="${lx + 8}" x2="${lx + 28}" y1="${ly + 32}" y2="${ly + 32}" stroke="${VAL_COLOR}" stroke-width="2"/><text x="${lx + 34}" y="${ly + 36}">validation loss</text>`);
-  parts.push(`</g></svg>`);
+  parts.push(`</svg>`);
   return parts.join('\n') + '\n';
+}
+
+/** A run's loss curve: raw training loss (faint) under a smoothed line, validation loss with markers. */
+export function lossCurveSvg(opts: LossPlotOptions): string {
+  const train = opts.train.filter((p) => Number.isFinite(p[0]) && Number.isFinite(p[1]));
+  const smoothing = opts.smoothing ?? (train.length > 50 ? 0.9 : 0);
+  const lines: Line[] = [];
+  if (train.length) {
+    lines.push({ name: 'train', label: 'train loss', points: train, color: TRAIN_COLOR, width: 1, faint: smoothing > 0, hideInLegend: smoothing > 0 });
+    if (smoothing) lines.push({ name: 'train-smoothed', label: 'train loss', points: ema(train, smoothing), color: TRAIN_COLOR });
+  }
+  if (opts.validation?.length) lines.push({ name: 'validation', label: 'validation loss', points: opts.validation, color: VAL_COLOR, markers: true });
+  return lineChartSvg({ lines, title: opts.title, logScale: opts.logScale, width: opts.width, height: opts.height });
 }

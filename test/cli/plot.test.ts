@@ -1,7 +1,7 @@
 // The loss-curve SVG: well-formed, both series where the points are, ticks that cover the data,
 // the log scale placing decades evenly.
 import { describe, expect, it } from 'vitest';
-import { logTicks, lossCurveSvg, niceTicks } from '../../src/cli/plot.ts';
+import { lineChartSvg, logTicks, lossCurveSvg, niceTicks, PALETTE } from '../../src/cli/plot.ts';
 
 /** Every `<tag` is closed by `</tag>` or `/>` in order: enough to catch a broken SVG writer. */
 function checkWellFormed(svg: string): void {
@@ -65,6 +65,18 @@ describe('loss curve SVG', () => {
       checkWellFormed(svg);
       expect(svg).not.toMatch(/NaN|Infinity/);
     }
+  });
+
+  it('a chart of several named lines: one path and one legend entry each, on a shared scale', () => {
+    const lines = ['sft', 'teacher-data', 'sft+kd'].map((name, i) => ({ name, color: PALETTE[i], markers: true, points: [[100, 3 - i], [200, 2 - i / 2]] as [number, number][] }));
+    const svg = lineChartSvg({ lines, title: 'held-out', yLabel: 'validation loss' });
+    checkWellFormed(svg);
+    for (const l of lines) expect(svg).toContain(`>${l.name}</text>`);
+    const ys = lines.map((l) => pathPoints(svg, l.name.replace('+', '\\+'))[0][1]);
+    // Higher loss is drawn lower on the page: sft (3) above teacher-data (2) above sft+kd (1) in value.
+    expect(ys[0]).toBeLessThan(ys[1]);
+    expect(ys[1]).toBeLessThan(ys[2]);
+    expect(svg).toContain('validation loss</text>');
   });
 
   it('ticks: round numbers covering the range', () => {
