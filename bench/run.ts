@@ -3,6 +3,7 @@ export {};
 const suites: Record<string, () => Promise<{ run: (filter?: string) => Promise<void> }>> = {
   kernels: () => import('./kernels.ts'),
   train: () => import('./train.ts'),
+  profile: () => import('./profile.ts'),
 };
 
 const [name = 'kernels', filter] = process.argv.slice(2);
