@@ -66,6 +66,36 @@ export function expectBindable(op: string, limits: GPUSupportedLimits, names: st
   });
 }
 
+/** A chunk of R rows of (N, V) logits: (R, V) f32 with positive sizes. Returns R and V. */
+export function expectLogitsChunk(op: string, logits: Tensor): { R: number; V: number } {
+  expectDType(op, 'logits', logits, 'f32');
+  expectRank(op, 'logits', logits, 2);
+  const [R, V] = logits.shape;
+  expectPositiveInt(op, 'logits rows (R)', R);
+  expectPositiveInt(op, 'vocabulary (V)', V);
+  return { R, V };
+}
+
+/** The chunk's rows [rowOffset, rowOffset + R) must lie within the N rows that `of` describes. */
+export function expectChunkRows(op: string, logits: Tensor, rowOffset: number, N: number, of: string): void {
+  const R = logits.shape[0];
+  if (!Number.isInteger(rowOffset) || rowOffset < 0 || rowOffset + R > N) {
+    throw new OpError(op, `rows [${rowOffset}, ${rowOffset + R}) of the chunk (logits ${logits.label} has R = ${R}) do not fit in the N = ${N} ${of}`);
+  }
+}
+
+/** Per-row top-K token ids (N, K) i32 over a vocabulary of V, with 1 ≤ K ≤ min(max, V). Returns K. */
+export function expectTopK(op: string, name: string, ids: Tensor, N: number, V: number, max: number, vocab: string): number {
+  expectDType(op, name, ids, 'i32');
+  expectRank(op, name, ids, 2);
+  const K = ids.shape[1];
+  expectShape(op, name, ids, [N, -1]);
+  expectPositiveInt(op, `${name} top-k (K)`, K);
+  if (K > max) throw new OpError(op, `${name} (${ids.label}) has K = ${K} entries per row, at most ${max} are supported`);
+  if (K > V) throw new OpError(op, `${name} (${ids.label}) has K = ${K} entries per row but the vocabulary (${vocab}) has only V = ${V}`);
+  return K;
+}
+
 /**
  * The arguments every chunked per-row loss shares (cross-entropy, distillation): logits (R, V) of a
  * chunk of the N rows, targets (N) i32, per-row losses (N) f32, the chunk's row offset, and the
@@ -75,20 +105,14 @@ export function expectLossChunk(
   op: string,
   a: { logits: Tensor; targets: Tensor; losses: Tensor; rowOffset: number; gradScale?: Tensor; evaluate?: boolean },
 ): { R: number; V: number; N: number } {
-  expectDType(op, 'logits', a.logits, 'f32');
-  expectRank(op, 'logits', a.logits, 2);
-  const [R, V] = a.logits.shape;
-  expectPositiveInt(op, 'logits rows (R)', R);
-  expectPositiveInt(op, 'vocabulary (V)', V);
+  const { R, V } = expectLogitsChunk(op, a.logits);
   expectDType(op, 'targets', a.targets, 'i32');
   expectRank(op, 'targets', a.targets, 1);
   const N = a.targets.shape[0];
   expectPositiveInt(op, 'targets length (N)', N);
   expectDType(op, 'losses', a.losses, 'f32');
   expectShape(op, 'losses', a.losses, [N]);
-  if (!Number.isInteger(a.rowOffset) || a.rowOffset < 0 || a.rowOffset + R > N) {
-    throw new OpError(op, `rows [${a.rowOffset}, ${a.rowOffset + R}) of the chunk (logits ${a.logits.label} has R = ${R}) do not fit in the N = ${N} targets (${a.targets.label})`);
-  }
+  expectChunkRows(op, a.logits, a.rowOffset, N, `targets (${a.targets.label})`);
   if (!a.evaluate) {
     if (!a.gradScale) throw new OpError(op, 'gradScale (a (1) f32 tensor) is required unless evaluate is set');
     expectDType(op, 'gradScale', a.gradScale, 'f32');
