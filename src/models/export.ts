@@ -83,7 +83,7 @@ export function hfConfig(cfg: ModelConfig, dtype: ExportDtype = 'f32'): HFConfig
   return hf;
 }
 
-function generationConfig(input: ExportInput): Record<string, unknown> {
+export function generationConfig(input: ExportInput): Record<string, unknown> {
   let g = input.generationConfig;
   const text = input.tokenizerFiles?.['generation_config.json'];
   if (!g && text) {
@@ -99,7 +99,7 @@ function generationConfig(input: ExportInput): Record<string, unknown> {
   return out;
 }
 
-function* tokenizerFiles(input: ExportInput): Generator<[string, string]> {
+export function* tokenizerFiles(input: ExportInput): Generator<[string, string]> {
   const files = { ...input.tokenizerFiles };
   if (input.chatTemplate !== undefined) {
     // transformers reads chat_template.jinja / chat_template.json before tokenizer_config.json:
