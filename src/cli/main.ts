@@ -8,6 +8,7 @@ const commands: Record<string, { summary: string; load: () => Promise<{ main: (a
   eval: { summary: 'validation loss, perplexity and exact-match: pupil eval --checkpoint DIR [--data FILE]', load: () => import('./commands/eval.ts') },
   bench: { summary: 'benchmarks on this GPU: pupil bench [kernels|train] [filter]', load: () => import('./commands/bench.ts') },
   export: { summary: 'write a checkpoint or model as a Hugging Face folder: pupil export SOURCE --out DIR [--dtype f16]', load: () => import('./commands/export.ts') },
+  distill: { summary: 'distillation tools: pupil distill topk | self-instruct | regenerate ... (pupil distill --help)', load: () => import('./commands/distill.ts') },
   serve: { summary: 'an OpenAI-compatible server for a checkpoint: pupil serve --checkpoint DIR [--port N] [--host H] [--model-name NAME]', load: () => import('./commands/serve.ts') },
 };
 

@@ -72,6 +72,14 @@ export const CONFIG_FLAGS = {
   intermediate: ['scratch', 'intermediate', 'int'],
   'max-positions': ['scratch', 'maxPositions', 'int'],
   'init-seed': ['scratch', 'initSeed', 'int'],
+  // Token-level distillation (one of teacher / topk).
+  'distill-teacher': ['distill', 'teacher', 'string'],
+  'distill-topk': ['distill', 'topk', 'string'],
+  'distill-loss': ['distill', 'loss', 'string'],
+  'distill-alpha': ['distill', 'alpha', 'number'],
+  'distill-beta': ['distill', 'beta', 'number'],
+  'distill-temperature': ['distill', 'temperature', 'number'],
+  'distill-top-k': ['distill', 'topK', 'int'],
 } as const satisfies Record<string, readonly [string, string, 'string' | 'int' | 'number']>;
 
 export type ConfigFlag = keyof typeof CONFIG_FLAGS;

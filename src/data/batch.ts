@@ -70,6 +70,13 @@ export interface Batch {
   /** Non-pad tokens; `tokens / (B·T)` is the padding efficiency. */
   tokens: number;
   examples: number;
+  /**
+   * Offline distillation, when every example carries its teacher's top-k: (B, T, K) ids and
+   * log-probs; positions without a target hold ids 0..K-1 and log-prob 0 (the loss ignores them).
+   */
+  teacherIds?: Int32Array;
+  teacherLogprobs?: Float32Array;
+  teacherK?: number;
 }
 
 export function rowsToBatch(rows: readonly (readonly TokenizedExample[])[], B: number, T: number, padId: number): Batch {
@@ -96,7 +103,35 @@ export function rowsToBatch(rows: readonly (readonly TokenizedExample[])[], B: n
       examples++;
     });
   });
-  return { ids, targets, segmentIds, positions, B, T, trainedTokens, tokens, examples };
+  const teacher = teacherOf(rows, B, T, targets);
+  return { ids, targets, segmentIds, positions, B, T, trainedTokens, tokens, examples, ...teacher };
+}
+
+/** The examples' teacher top-k laid out on the batch's (B, T) grid, if every example has one. */
+function teacherOf(rows: readonly (readonly TokenizedExample[])[], B: number, T: number, targets: Int32Array): Pick<Batch, 'teacherIds' | 'teacherLogprobs' | 'teacherK'> {
+  const all = rows.flat();
+  if (!all.length || !all.every((ex) => ex.teacher)) return {};
+  const K = all[0].teacher!.k;
+  if (!all.every((ex) => ex.teacher!.k === K)) throw new Error('examples of one batch carry teacher top-k of different sizes');
+  const teacherIds = new Int32Array(B * T * K);
+  const teacherLogprobs = new Float32Array(B * T * K);
+  for (let i = 0; i < B * T; i++) for (let k = 0; k < K; k++) teacherIds[i * K + k] = k;
+  rows.forEach((row, b) => {
+    let at = b * T;
+    for (const ex of row) {
+      const t = ex.teacher!;
+      let m = 0;
+      for (let p = 0; p < ex.ids.length; p++) {
+        if (targets[at + p] === IGNORE) continue;
+        if ((m + 1) * K > t.ids.length) throw new Error(`${ex.source.file}:${ex.source.line}: the teacher top-k covers ${t.ids.length / K} trained tokens, the example has more`);
+        teacherIds.set(t.ids.subarray(m * K, (m + 1) * K), (at + p) * K);
+        teacherLogprobs.set(t.logprobs.subarray(m * K, (m + 1) * K), (at + p) * K);
+        m++;
+      }
+      at += ex.ids.length;
+    }
+  });
+  return { teacherIds, teacherLogprobs, teacherK: K };
 }
 
 export function paddingEfficiency(batches: Iterable<Pick<Batch, 'tokens' | 'B' | 'T'>>): number {

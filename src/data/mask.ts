@@ -53,6 +53,16 @@ export interface TokenizedExample {
   source: SourceRef;
   /** Set when the template forced the last-turn fallback or the example was truncated. */
   note?: string;
+  /** Offline distillation: the teacher's top-k at each position with a target, in order. */
+  teacher?: TeacherRows;
+}
+
+/** A teacher's top-k for the trained positions of one example: (trainedTokens, k) each. */
+export interface TeacherRows {
+  k: number;
+  ids: Uint16Array | Int32Array;
+  /** Natural-log probabilities (log-softmax over the teacher's whole vocabulary at temperature 1). */
+  logprobs: Float32Array;
 }
 
 export type TokenizeResult = { ok: true; example: TokenizedExample } | { ok: false; rejection: Rejection };

@@ -24,6 +24,11 @@ export interface BatchInputs {
 export interface BuildOptions {
   /** Recompute each block's activations in the backward instead of keeping them. */
   recompute?: boolean;
+  /**
+   * Forward only (a frozen teacher): no backward steps, no gradient scratch, one shared set of
+   * block activations; `backward` is empty and `dhidden` is `hidden` (never written).
+   */
+  forwardOnly?: boolean;
 }
 
 /**

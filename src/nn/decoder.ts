@@ -34,13 +34,16 @@ export function decoderPlan(cfg: ModelConfig, spec: DecoderSpec, B: number, T: n
   const plan: ShapePlan = {};
   for (let l = 0; l <= L; l++) plan[`residual.${l}`] = [d.N, d.C];
   const saved = blockSavedShapes(d, cfg.norm, cfg.mlp);
-  const prefixes = opts.recompute ? ['block'] : Array.from({ length: L }, (_, l) => `layers.${l}`);
+  const prefixes = opts.recompute || opts.forwardOnly ? ['block'] : Array.from({ length: L }, (_, l) => `layers.${l}`);
   for (const p of prefixes) for (const [k, s] of Object.entries(saved)) plan[`${p}.${k}`] = s;
   for (const [k, s] of Object.entries(normSavedShapes(cfg.norm, d.N))) plan[`final.${k}`] = s;
   plan.hidden = [d.N, d.C];
+  if (spec.names.layers.some((n) => 'fused' in n.qkv)) plan['scratch.qkv'] = [d.N, (d.Hq + 2 * d.Hkv) * d.D];
+  plan.ones = [1, d.N];
+  if (cfg.positions === 'rope') plan.ropeTable = [cfg.maxPositions, d.D / 2, 2];
+  if (opts.forwardOnly) return plan;
   plan.dhidden = [d.N, d.C];
   plan.dres = [d.N, d.C];
-  if (spec.names.layers.some((n) => 'fused' in n.qkv)) plan['scratch.qkv'] = [d.N, (d.Hq + 2 * d.Hkv) * d.D];
   plan['scratch.dln'] = [d.N, d.C];
   plan['scratch.datt'] = [d.N, d.Hq * d.D];
   plan['scratch.dq'] = [d.N, d.Hq * d.D];
@@ -51,8 +54,6 @@ export function decoderPlan(cfg: ModelConfig, spec: DecoderSpec, B: number, T: n
   plan['scratch.dpre'] = [d.N, d.F];
   if (cfg.mlp === 'swiglu') plan['scratch.dup'] = [d.N, d.F];
   plan['scratch.norm'] = normScratchShape(cfg.norm, d.N, d.C);
-  plan.ones = [1, d.N];
-  if (cfg.positions === 'rope') plan.ropeTable = [cfg.maxPositions, d.D / 2, 2];
   if (frozen) plan.discard = [discardSize(d.C)];
   return plan;
 }
@@ -64,10 +65,11 @@ export function buildDecoder(rt: Runtime, cfg: ModelConfig, spec: DecoderSpec, s
   const L = cfg.numLayers;
   const { names } = spec;
   if (names.layers.length !== L) throw new Error(`buildDecoder: ${names.layers.length} layer name sets for ${L} layers`);
-  if (cfg.positions === 'learned' && !inputs.positionIndex) {
+  // Only the embedding backward reads positionIndex.
+  if (cfg.positions === 'learned' && !inputs.positionIndex && !opts.forwardOnly) {
     throw new Error('buildDecoder: learned positions need BatchInputs.positionIndex = embeddingBackwardIndex(positions, maxPositions)');
   }
-  const frozen = store.layout.entries.some((e) => !e.trainable);
+  const frozen = store.layout.entries.some((e) => !e.trainable) && !opts.forwardOnly;
   const acts = new Activations(rt, decoderPlan(cfg, spec, B, T, opts, frozen));
   const a = (n: string) => acts.get(n);
   const w = new Weights(store, frozen ? a('discard') : undefined);
@@ -80,22 +82,23 @@ export function buildDecoder(rt: Runtime, cfg: ModelConfig, spec: DecoderSpec, s
     rt.write(table, ropeTable(cfg.maxPositions, d.D, cfg.ropeTheta, inv));
   }
   const has = (n: string) => acts.has(n);
+  // A forward-only graph plans no gradient scratch; only backward steps (never built then) read it.
+  const g = (n: string) => (opts.forwardOnly ? (undefined as unknown as Tensor) : a(n));
   const ctx: LayerContext = {
     rt, cfg, d, w, layout: spec.layout, inputs, ropeTable: table, ones: a('ones'),
     scratch: {
       qkv: has('scratch.qkv') ? a('scratch.qkv') : undefined,
-      dln: a('scratch.dln'), datt: a('scratch.datt'), dq: a('scratch.dq'), dk: a('scratch.dk'), dv: a('scratch.dv'),
-      delta: a('scratch.delta'), dh: a('scratch.dh'), dpre: a('scratch.dpre'), dup: has('scratch.dup') ? a('scratch.dup') : undefined,
-      norm: a('scratch.norm'),
+      dln: g('scratch.dln'), datt: g('scratch.datt'), dq: g('scratch.dq'), dk: g('scratch.dk'), dv: g('scratch.dv'),
+      delta: g('scratch.delta'), dh: g('scratch.dh'), dpre: g('scratch.dpre'), dup: has('scratch.dup') ? a('scratch.dup') : undefined,
+      norm: g('scratch.norm'),
     },
   };
   const savedOf = (prefix: string): BlockSaved => blockSaved((n) => a(`${prefix}.${n}`), (n) => has(`${prefix}.${n}`));
-  const saved: BlockSaved[] = Array.from({ length: L }, (_, l) => savedOf(opts.recompute ? 'block' : `layers.${l}`));
+  const saved: BlockSaved[] = Array.from({ length: L }, (_, l) => savedOf(opts.recompute || opts.forwardOnly ? 'block' : `layers.${l}`));
   const res = (l: number) => a(`residual.${l}`);
   const finalSaved = { rstd: a('final.rstd'), mean: has('final.mean') ? a('final.mean') : undefined };
   const hidden = a('hidden');
-  const dhidden = a('dhidden');
-  const dres = a('dres');
+  const dhidden = opts.forwardOnly ? hidden : a('dhidden');
   const fn = names.finalNorm;
   const bt = (t: Tensor) => reshape(t, [B, T, d.C]);
 
@@ -105,6 +108,10 @@ export function buildDecoder(rt: Runtime, cfg: ModelConfig, spec: DecoderSpec, s
   for (let l = 0; l < L; l++) forward.push(...blockForward(ctx, names.layers[l], saved[l], res(l), res(l + 1)));
   forward.push(...normForward(rt, cfg.norm, { out: hidden, saved: finalSaved, inp: res(L), weight: w.p(fn.weight), bias: w.p(fn.bias), eps: cfg.normEps }));
 
+  if (opts.forwardOnly) {
+    return { forward, backward: [], hidden: bt(hidden), dhidden: bt(hidden), activations: acts.all(), destroy: () => (rt.release(forward), acts.destroy()) };
+  }
+  const dres = a('dres');
   const backward: Step[] = [
     ...normBackward(rt, cfg.norm, {
       dinp: dres, dweight: w.gOrDiscard(fn.weight, 0)!, dbias: w.gOrDiscard(fn.bias, 1), scratch: ctx.scratch.norm,

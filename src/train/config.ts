@@ -86,6 +86,24 @@ export interface EvalConfig {
   maxNewTokens: number;
 }
 
+/**
+ * Token-level distillation: loss = alpha·CE + (1 − alpha)·D over the teacher's top-k, from a
+ * frozen Pupil teacher (online) or a `pupil distill topk` file (offline). Validation stays plain CE.
+ */
+export interface DistillConfig {
+  /** Online: a checkpoint or model folder with the student's tokenizer and vocabulary. */
+  teacher?: string;
+  /** Offline: a .topk.safetensors file computed for this data (its K is used). */
+  topk?: string;
+  loss: 'forward' | 'reverse' | 'jsd';
+  alpha: number;
+  /** JSD only, TRL's meaning: 0 = forward KL, 1 = reverse KL. */
+  beta: number;
+  temperature: number;
+  /** Teacher entries per token (online only). */
+  topK: number;
+}
+
 export interface RunConfig {
   name: string;
   student: StudentSpec;
@@ -93,6 +111,8 @@ export interface RunConfig {
   train: TrainHyper;
   eval: EvalConfig;
   save: { every: number };
+  /** Absent: plain cross-entropy. */
+  distill?: DistillConfig;
 }
 
 type DeepPartial<T> = T extends readonly unknown[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
@@ -228,7 +248,25 @@ function resolveSource(v: unknown): DataSource {
   throw new RunConfigError('data.source', `expected "bundled", { path }, { url } or { hub, file }, got ${show(v)}`);
 }
 
-const TOP = ['name', 'student', 'data', 'train', 'eval', 'save'];
+const TOP = ['name', 'student', 'data', 'train', 'eval', 'save', 'distill'];
+const DISTILL = ['teacher', 'topk', 'loss', 'alpha', 'beta', 'temperature', 'topK'];
+
+function resolveDistill(raw: unknown): DistillConfig | undefined {
+  if (raw === undefined) return undefined;
+  const d = section(raw, 'distill');
+  noExtra(d, 'distill', DISTILL);
+  const sources = (['teacher', 'topk'] as const).filter((k) => d[k] !== undefined);
+  if (sources.length !== 1) throw new RunConfigError('distill', `expected exactly one of teacher (a checkpoint folder, online) or topk (a top-k file, offline), got ${sources.length ? 'both' : 'neither'}`);
+  const src = sources[0];
+  return {
+    [src]: str(d[src], `distill.${src}`),
+    loss: oneOf(d.loss, 'forward', 'distill.loss', ['forward', 'reverse', 'jsd'] as const),
+    alpha: fraction(d.alpha, 0.5, 'distill.alpha'),
+    beta: fraction(d.beta, 0.5, 'distill.beta'),
+    temperature: positive(d.temperature, 1, 'distill.temperature'),
+    topK: num(d.topK, 16, 'distill.topK', (n) => Number.isInteger(n) && n >= 1 && n <= 256, 'an integer from 1 to 256'),
+  };
+}
 const DATA = ['source', 'format', 'mapping', 'mask', 'template', 'maxLength', 'tooLong', 'packing', 'validation', 'limit'];
 const TRAIN = ['lr', 'warmupRatio', 'schedule', 'minLrRatio', 'epochs', 'maxSteps', 'batchSize', 'seqLen', 'accumulation', 'weightDecay', 'maxGradNorm', 'betas', 'seed', 'recompute', 'memoryBudget', 'maxNonFinite'];
 const EVAL = ['every', 'atStart', 'batches', 'samples', 'exactMatch', 'maxNewTokens'];
@@ -315,6 +353,7 @@ export function resolveRunConfig(input: RunConfigInput | unknown = {}): RunConfi
     train,
     eval: ev,
     save: { every: int(s.every, 500, 'save.every', 0) },
+    ...(top.distill !== undefined ? { distill: resolveDistill(top.distill) } : {}),
   };
 }
 

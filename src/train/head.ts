@@ -32,6 +32,11 @@ export interface Head {
   evaluate: Step[];
   losses: Tensor; // (n) f32: per-row loss, unnormalised; the step sums it
   correct?: Tensor; // (n) f32: 1 where the row is predicted right (token accuracy)
+  /**
+   * Uploads what the head itself reads from a batch (offline distillation's teacher top-k), after
+   * the step has written the batch inputs and before the micro-batch's steps run.
+   */
+  write?(batch: Batch, mode: 'train' | 'evaluate'): void;
   destroy(): void;
 }
 

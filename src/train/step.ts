@@ -216,6 +216,7 @@ export class TrainStep {
 
     for (const b of batches) {
       this.writer.write(b);
+      this.head.write?.(b, 'train');
       rt.run(this.micro, 'train micro-batch');
     }
 
@@ -282,6 +283,7 @@ export class TrainStep {
     for (const b of batches) {
       total += this.count(b);
       this.writer.write(b);
+      this.head.write?.(b, 'evaluate');
       rt.run(this.evalMicro, 'evaluate micro-batch');
     }
     const s = await rt.read({ ...this.evalStats, shape: [2] });

@@ -34,6 +34,7 @@ import { decodeCheckpoint, encodeCheckpoint } from './checkpoint.ts';
 import { resolveRunConfig, RunConfigError, type RunConfig, type RunConfigInput } from './config.ts';
 import { batchOptions, loadRunData, StepBatches, stepsPerEpoch, totalSteps, validationBatches, type DataLoader, type RunData } from './data.ts';
 import { chat, exactMatchEval, samples, validationLoss, type ChatContext } from './evaluate.ts';
+import { prepareDistill, type DistillSetup } from './distill-setup.ts';
 import { checkPlan, planMemory, type MemoryPlan } from './memory.ts';
 import type { StepMetrics } from './metrics.ts';
 import { TrainStep } from './step.ts';
@@ -46,6 +47,8 @@ export interface TrainerEnv {
   storage: RunStorage;
   loadPretrained?: PretrainedLoader;
   loadData?: DataLoader;
+  /** Reads a file by path (an offline distillation top-k file). */
+  readFile?: (path: string) => Promise<Uint8Array>;
   /** Clock in ms (default performance.now / Date.now). */
   now?(): number;
 }
@@ -94,6 +97,7 @@ export class Trainer {
   private state: TrainerState = 'loading';
   private store?: ParamStore;
   private trainStep?: TrainStep;
+  private distill?: DistillSetup;
   private batches!: StepBatches;
   private valBatches: Batch[] = [];
   private model?: GpuCausalLM;
@@ -189,7 +193,7 @@ export class Trainer {
       this.config = resolveRunConfig(extra?.config);
       if (input) {
         const given = resolveRunConfig(input);
-        for (const k of ['student', 'data', 'train'] as const) {
+        for (const k of ['student', 'data', 'train', 'distill'] as const) {
           if (JSON.stringify(given[k]) !== JSON.stringify(this.config[k])) throw new RunConfigError(k, `differs from the run being resumed (${this.runId}); only name, eval and save may change`);
         }
         this.config = { ...this.config, name: given.name, eval: given.eval, save: given.save };
@@ -214,21 +218,28 @@ export class Trainer {
     this.setState('loading', 'data');
     this.data = await loadRunData(c, tokenizer, this.env.loadData);
     this.emit({ type: 'status', state: 'loading', detail: `data: ${this.data.summary}` });
+    if (c.distill) {
+      this.setState('loading', 'distillation teacher');
+      this.distill = await prepareDistill(c.distill, this.env, this.student, this.data);
+      this.emit({ type: 'status', state: 'loading', detail: this.distill.summary });
+    }
     const perEpoch = stepsPerEpoch(this.data.train, c, this.data.padId);
     this.totalSteps = totalSteps(c, perEpoch);
 
     // Priced before any GPU buffer exists: a plan that cannot fit fails with its own advice.
     const layout = new ParamLayout(arch.parameters(cfg));
-    this.plan = planMemory({ arch, cfg, B: c.train.batchSize, T: c.train.seqLen, layout, recompute: c.train.recompute });
+    this.plan = planMemory({ arch, cfg, B: c.train.batchSize, T: c.train.seqLen, layout, recompute: c.train.recompute, head: this.distill?.head });
     checkPlan(this.plan, { maxStorageBufferBindingSize: rt.limits.maxStorageBufferBindingSize, maxBufferSize: rt.limits.maxBufferSize, budgetBytes: c.train.memoryBudget });
 
     this.schedule = ck?.state.schedule ?? {
       lr: c.train.lr, warmupSteps: warmupStepsFromRatio(c.train.warmupRatio, this.totalSteps), totalSteps: this.totalSteps, kind: c.train.schedule, minLrRatio: c.train.minLrRatio,
     };
+    this.distill?.allocate(rt);
     this.store = new ParamStore(rt, layout);
     this.trainStep = new TrainStep(rt, arch, cfg, this.store, {
       B: c.train.batchSize, T: c.train.seqLen, accumulation: c.train.accumulation, maxGradNorm: c.train.maxGradNorm, weightDecay: c.train.weightDecay,
       betas: c.train.betas, schedule: this.schedule, recompute: c.train.recompute, memoryBudget: c.train.memoryBudget,
+      ...(this.distill ? { head: this.distill.head } : {}),
     });
     let epoch = 0, position = 0;
     if (ck) {
@@ -561,6 +572,7 @@ export class Trainer {
       m.store.destroy();
     }, () => {});
     this.trainStep?.destroy();
+    this.distill?.destroy();
     this.store?.destroy();
     this.model = undefined;
     this.trainStep = undefined;

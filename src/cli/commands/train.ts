@@ -3,7 +3,8 @@
 // DIR/config.json` re-runs it), run.json, checkpoint/ (replaced atomically), metrics.jsonl,
 // metrics.csv and, at the end, loss.svg. Ctrl-C stops after the step in flight and saves a
 // checkpoint; a second Ctrl-C exits at once (the last complete checkpoint stays loadable).
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { nodeGPU } from '../../gpu/node.ts';
@@ -17,6 +18,7 @@ import { Trainer, type RunSummary, type TrainerEvent } from '../../train/trainer
 import { MetricsFiles, readMetricsJsonl, toMetricsRow } from '../metrics-files.ts';
 import { lossCurveSvg } from '../plot.ts';
 import { Progress } from '../progress.ts';
+import { resolveModelDir } from './chat.ts';
 import { applyFlags, CONFIG_FLAGS, readConfigFile, resolveConfig, UsageError, type ConfigFlag } from '../train-config.ts';
 
 const USAGE = `usage: pupil train [--config run.json] [flags] [--out DIR]
@@ -38,6 +40,12 @@ training:
 evaluation and saving:
   --eval-every N --eval-batches N --exact-match N (held-out bundled tasks) --sample-tokens N
   --save-every N
+distillation (loss = alpha·CE + (1 − alpha)·D over the teacher's top-k; validation stays CE):
+  --distill-teacher DIR  online: a checkpoint, run or model folder with the student's tokenizer
+  --distill-topk FILE    offline: a file from pupil distill topk (same data and settings)
+  --distill-loss forward|reverse|jsd (default forward)   --distill-alpha X (default 0.5)
+  --distill-beta X (jsd, default 0.5)   --distill-temperature X (default 1)
+  --distill-top-k N (online, default 16)
 output:
   --out DIR            run folder (default runs/<name>-<time>)
   --resume DIR         continue the run in DIR from its checkpoint
@@ -91,6 +99,20 @@ export function writeLossPlot(dir: string, opts: { logScale?: boolean; title?: s
   return path;
 }
 
+/** Checks the distillation paths and makes them absolute (a run folder becomes its latest checkpoint). */
+function distillPaths(flags: Partial<Record<ConfigFlag, string>>): void {
+  const t = flags['distill-teacher'], f = flags['distill-topk'];
+  if (t !== undefined) {
+    if (!existsSync(t) || !statSync(t).isDirectory()) throw new UsageError(`--distill-teacher ${t}: no such folder (a checkpoint, run or model folder)`);
+    flags['distill-teacher'] = resolveModelDir(resolve(t));
+  }
+  if (f !== undefined) {
+    if (!existsSync(f) || !statSync(f).isFile()) throw new UsageError(`--distill-topk ${f}: no such file (make one with pupil distill topk)`);
+    flags['distill-topk'] = resolve(f);
+    if (flags['distill-top-k'] !== undefined) throw new UsageError('--distill-top-k applies to --distill-teacher only: with --distill-topk the file\'s K is used');
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   const flagOptions = Object.fromEntries(Object.keys(CONFIG_FLAGS).map((k) => [k, { type: 'string' as const }]));
   let values: Record<string, string | boolean | undefined>;
@@ -138,6 +160,7 @@ export async function main(argv: string[]): Promise<number> {
       raw = readConfigFile(file);
     } else if (values.config) raw = readConfigFile(values.config as string);
     const flags = Object.fromEntries(Object.entries(values).filter(([k, v]) => typeof v === 'string' && (k in CONFIG_FLAGS || k === 'student' || k === 'data'))) as Partial<Record<ConfigFlag | 'student' | 'data', string>>;
+    distillPaths(flags);
     config = resolveConfig(applyFlags(raw, flags));
     if (values['log-every'] !== undefined) {
       logEvery = Number(values['log-every']);
@@ -208,7 +231,7 @@ async function run(config: RunConfig, outDir: string, opts: { resume: boolean; l
   let code = 0;
   try {
     rt = await Runtime.create({ gpu: await nodeGPU() });
-    const env = { ...nodeTrainerEnv(rt, root), storage: new CliStorage(root) };
+    const env = { ...nodeTrainerEnv(rt, root), storage: new CliStorage(root), readFile: async (p: string) => new Uint8Array(await readFile(p)) };
     if (!opts.resume) {
       mkdirSync(outDir, { recursive: true });
       new MetricsFiles(outDir, { jsonl: false }).replace([]);

@@ -1,0 +1,135 @@
+// Token-level distillation as a training head: loss = alpha·CE + (1 − alpha)·D(teacher top-K ‖
+// student) at a temperature (src/ops/distill.ts). The teacher's top-K per row comes either from a
+// frozen Pupil teacher run on the same batch (online: its forward and top-K steps run first in
+// each micro-batch) or from a sidecar file computed beforehand (offline: uploaded by `write`).
+// Mirrors the LM head chunk by chunk, so the (N, V) logits never exist:
+//   logits = h·Wᵀ;  crossEntropy (evaluate: token accuracy);  distillLoss in place → dlogits;
+//   dh = dlogits·W;  dW += dlogitsᵀ·h
+// Evaluation is the plain LM head's cross-entropy, so validation losses of distilled and plain
+// runs (and of different alphas or teachers) compare; the training loss reported is the combined one.
+// Letters: B batch, T sequence, N = B·T rows, C hidden, V vocabulary, K top-k, R chunk rows.
+import type { Step } from '../gpu/runtime.ts';
+import type { Tensor } from '../gpu/tensor.ts';
+import type { Batch } from '../data/batch.ts';
+import type { ModelConfig } from '../models/config.ts';
+import { buildTeacherTopK, teacherShapes, type TeacherModel } from '../distill/teacher-topk.ts';
+import { lmHeadLoss, lmHeadScratchShape } from '../nn/lm_head.ts';
+import { crossEntropy } from '../ops/cross_entropy.ts';
+import { distillLoss, MAX_TOP_K, type DistillKind } from '../ops/distill.ts';
+import { matmul } from '../ops/matmul.ts';
+import type { HeadSpec } from './head.ts';
+import { trainedRows } from './inputs.ts';
+
+export interface DistillHeadOptions {
+  kind: DistillKind;
+  /** JSD interpolation (TRL's meaning: 0 forward KL, 1 reverse KL); 'jsd' only. */
+  beta?: number;
+  /** Weight of the hard-label cross-entropy, in [0, 1]. */
+  alpha: number;
+  temperature: number;
+  /** Teacher entries per row (online); offline, the sidecar's K. */
+  topK: number;
+  /** Online: a frozen teacher with the student's vocabulary. Absent: offline (batches carry the top-k). */
+  teacher?: TeacherModel;
+  budgetBytes?: number;
+}
+
+/** Throws naming the option when the settings cannot work. */
+export function checkDistillOptions(o: DistillHeadOptions): void {
+  if (!['forward', 'reverse', 'jsd'].includes(o.kind)) throw new Error(`distillation loss must be forward, reverse or jsd, got ${JSON.stringify(o.kind)}`);
+  if (!(o.alpha >= 0 && o.alpha <= 1)) throw new Error(`distillation alpha must be in [0, 1], got ${o.alpha}`);
+  if (o.kind === 'jsd' && !(o.beta !== undefined && o.beta >= 0 && o.beta <= 1)) throw new Error(`distillation beta must be in [0, 1] for jsd, got ${o.beta}`);
+  if (!(o.temperature > 0 && Number.isFinite(o.temperature))) throw new Error(`distillation temperature must be a positive number, got ${o.temperature}`);
+  if (!(Number.isInteger(o.topK) && o.topK >= 1 && o.topK <= MAX_TOP_K)) throw new Error(`distillation top-k must be an integer from 1 to ${MAX_TOP_K}, got ${o.topK}`);
+}
+
+export function distillHead(opts: DistillHeadOptions): HeadSpec {
+  checkDistillOptions(opts);
+  const K = opts.topK;
+  const shapes = (cfg: ModelConfig, B: number, T: number): Record<string, number[]> => {
+    if (K > cfg.vocabSize) throw new Error(`distillation top-k ${K} exceeds the vocabulary (${cfg.vocabSize})`);
+    return {
+      'head.logits': lmHeadScratchShape(B * T, cfg.hiddenSize, cfg.vocabSize, opts.budgetBytes),
+      'head.losses': [B * T],
+      'head.correct': [B * T],
+      'head.teacherIds': [B * T, K],
+      'head.teacherLogprobs': [B * T, K],
+      ...(opts.teacher ? teacherShapes(opts.teacher, B, T, opts.budgetBytes) : {}),
+    };
+  };
+  return {
+    name: 'distill',
+    shapes,
+    count: trainedRows,
+    build(rt, ctx) {
+      const [B, T] = ctx.inputs.ids.shape;
+      const N = B * T;
+      const V = ctx.cfg.vocabSize, C = ctx.cfg.hiddenSize;
+      const s = shapes(ctx.cfg, B, T);
+      const logits = rt.tensor(s['head.logits'], 'f32', 'head.logits'); // (R, V)
+      const losses = rt.tensor([N], 'f32', 'head.losses', true); // (N)
+      const correct = rt.tensor([N], 'f32', 'head.correct', true); // (N)
+      const teacherIds = rt.tensor([N, K], 'i32', 'head.teacherIds', true); // (N, K)
+      const teacherLogprobs = rt.tensor([N, K], 'f32', 'head.teacherLogprobs', true); // (N, K)
+      const teacher = opts.teacher ? buildTeacherTopK(rt, opts.teacher, { inputs: ctx.inputs, ids: teacherIds, logprobs: teacherLogprobs, budgetBytes: opts.budgetBytes }) : undefined;
+
+      const w = ctx.lmHeadWeight;
+      const weight = ctx.store.param(w); // (V, C)
+      const dweight = ctx.store.layout.get(w).trainable ? ctx.store.grad(w) : undefined;
+      const R = logits.shape[0];
+      const rows = (t: Tensor, r0: number, n: number): Tensor => ({ ...t, byteOffset: t.byteOffset + r0 * C * 4, shape: [n, C], label: `${t.label}[${r0}:${r0 + n}]` });
+      const h2 = { ...ctx.hidden, shape: [N, C] }, dh2 = { ...ctx.dhidden, shape: [N, C] };
+      const targets = { ...ctx.inputs.targets, shape: [N] };
+      const own: Step[] = [];
+      for (let r0 = 0; r0 < N; r0 += R) {
+        const n = Math.min(R, N - r0);
+        const chunk = n === R ? logits : { ...logits, shape: [n, V] };
+        const h = rows(h2, r0, n);
+        own.push(...matmul(rt, { out: chunk, a: h, b: weight, transB: true }));
+        // Token accuracy only (its losses are overwritten by the distillation loss just after).
+        own.push(...crossEntropy(rt, { logits: chunk, targets, rowOffset: r0, losses, correct, evaluate: true }));
+        own.push(...distillLoss(rt, {
+          logits: chunk, targets, teacherIds, teacherLogprobs, rowOffset: r0, losses, gradScale: ctx.gradScale,
+          kind: opts.kind, beta: opts.beta, alpha: opts.alpha, temperature: opts.temperature,
+        }));
+        own.push(...matmul(rt, { out: rows(dh2, r0, n), a: chunk, b: weight }));
+        if (dweight) own.push(...matmul(rt, { out: dweight, a: chunk, b: h, transA: true, accumulate: true }));
+      }
+      const evaluate = lmHeadLoss(rt, { hidden: ctx.hidden, weight, targets: ctx.inputs.targets, losses, correct, logits, evaluate: true });
+
+      // Offline: the batch's (B', T', K) top-k padded into the planned (B, T, K).
+      const hostIds = new Int32Array(N * K), hostLps = new Float32Array(N * K);
+      const write = (batch: Batch, mode: 'train' | 'evaluate'): void => {
+        if (teacher || mode !== 'train') return;
+        if (!batch.teacherIds || !batch.teacherLogprobs) throw new Error('offline distillation: this batch carries no teacher top-k (every training example needs one from the --distill-topk file)');
+        if (batch.teacherK !== K) throw new Error(`offline distillation: the batch's teacher top-k has K = ${batch.teacherK}, the head was planned for ${K}`);
+        let ids = batch.teacherIds, lps = batch.teacherLogprobs;
+        if (batch.B !== B || batch.T !== T) {
+          for (let i = 0; i < N; i++) for (let k = 0; k < K; k++) hostIds[i * K + k] = k;
+          hostLps.fill(0);
+          for (let b = 0; b < batch.B; b++) {
+            const from = b * batch.T * K, to = from + batch.T * K;
+            hostIds.set(ids.subarray(from, to), b * T * K);
+            hostLps.set(lps.subarray(from, to), b * T * K);
+          }
+          ids = hostIds;
+          lps = hostLps;
+        }
+        rt.write(teacherIds, ids);
+        rt.write(teacherLogprobs, lps);
+      };
+      return {
+        train: [...(teacher?.steps ?? []), ...own],
+        evaluate,
+        losses,
+        correct,
+        write,
+        destroy() {
+          rt.release([...own, ...evaluate]);
+          teacher?.destroy();
+          rt.free(logits, losses, correct, teacherIds, teacherLogprobs);
+        },
+      };
+    },
+  };
+}
