@@ -39,6 +39,8 @@ export interface RegenerateProgress {
 export interface RegenerateOptions {
   concurrency?: number;
   onProgress?: (p: RegenerateProgress) => void;
+  /** Each record as soon as it is done (completion order), e.g. to append it to a file. */
+  onRecord?: (record: Regenerated<AlpacaLike>, index: number) => void;
   signal?: AbortSignal;
   /** Source lines of the examples, when they did not come one per line from line 1. */
   lines?: readonly number[];
@@ -88,6 +90,7 @@ export async function regenerateResponses<T extends AlpacaLike>(
       if (r.finishReason === 'cancelled') throw new Error('cancelled');
       if (!output) throw new Error(`empty response (finish reason: ${r.finishReason})`);
       results[i] = { ...ex, input, output, teacher: teacher.name, prompt_version: promptVersion, generated_at: now().toISOString() };
+      opts.onRecord?.(results[i]!, i);
       progress.done++;
       opts.onProgress?.({ ...progress });
       return;

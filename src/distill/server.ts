@@ -1,23 +1,24 @@
 // An OpenAI-compatible chat-completions server (node:http) in front of one model, so a Pupil
-// checkpoint can be a teacher and other tools can talk to it. Requests run one at a time: the model
-// has a single KV cache. Log-probabilities come from the raw logits of the step that sampled each
-// token (before temperature and top-p, as vLLM and OpenAI report them).
+// checkpoint can be a teacher and other tools (and pages, through CORS) can talk to it. Generation,
+// the one-at-a-time queue and log-probabilities are PupilTeacher's (teachers/pupil.ts); this file
+// is the HTTP and OpenAI wire format around it.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ChatRenderer, TemplateMessage } from '../data/template.ts';
+import type { ChatRenderer } from '../data/template.ts';
 import type { TextTokenizer } from '../data/tokenizer.ts';
-import { Rng, type CausalLM, type FinishReason } from '../generate/index.ts';
-import { chat } from '../train/evaluate.ts';
+import type { CausalLM } from '../generate/index.ts';
+import type { TeacherMessage, TokenLogprobs } from './teacher.ts';
+import { PupilTeacher } from './teachers/pupil.ts';
 
-export interface ChatServerOptions {
-  model: CausalLM;
-  tokenizer: TextTokenizer;
-  renderer: ChatRenderer;
+/** The model: a PupilTeacher, or its parts (a teacher is then made over them). */
+export type ChatServerOptions = ({ teacher: PupilTeacher } | { model: CausalLM; tokenizer: TextTokenizer; renderer: ChatRenderer }) & {
   /** The id /v1/models lists and replies carry. */
   modelName: string;
   /** max_tokens when a request gives none (default 256; the cache bounds it too). */
   defaultMaxTokens?: number;
-}
+  /** Origins allowed to call from a browser: '*' (the default), one or several origins, or false (no CORS headers). */
+  cors?: string | string[] | false;
+};
 
 export interface RunningServer {
   server: Server;
@@ -29,7 +30,7 @@ export interface RunningServer {
 
 /** A request's generation settings, validated. */
 export interface ChatRequest {
-  messages: TemplateMessage[];
+  messages: TeacherMessage[];
   maxTokens?: number;
   temperature: number;
   topP: number;
@@ -71,7 +72,7 @@ export function parseChatRequest(body: unknown): ChatRequest {
     return v;
   };
   if (!Array.isArray(b.messages) || b.messages.length === 0) throw new BadRequest('messages must be a non-empty array', 'messages');
-  const messages = b.messages.map((m, i): TemplateMessage => {
+  const messages = b.messages.map((m, i): TeacherMessage => {
     const where = `messages[${i}]`;
     if (typeof m !== 'object' || m === null) throw new BadRequest(`${where} must be an object`, where);
     const { role, content } = m as Record<string, unknown>;
@@ -81,7 +82,7 @@ export function parseChatRequest(body: unknown): ChatRequest {
     else if (Array.isArray(content) && content.every((p) => p && typeof p === 'object' && (p as { type?: unknown }).type === 'text' && typeof (p as { text?: unknown }).text === 'string')) {
       text = content.map((p) => (p as { text: string }).text).join('');
     } else throw new BadRequest(`${where}.content must be a string or an array of text parts`, `${where}.content`);
-    return { role: role as TemplateMessage['role'], content: text };
+    return { role: role as TeacherMessage['role'], content: text };
   });
   const isInt = (x: number) => Number.isInteger(x);
   const maxTokens = num('max_completion_tokens', (x) => isInt(x) && x >= 1, 'an integer >= 1') ?? num('max_tokens', (x) => isInt(x) && x >= 1, 'an integer >= 1');
@@ -105,61 +106,23 @@ export function parseChatRequest(body: unknown): ChatRequest {
   return { messages, maxTokens, temperature, topP, stop, seed, logprobs, topLogprobs: topLogprobs ?? 0, stream, includeUsage };
 }
 
-/** Remembers the logits each step was sampled from (the loop reads them before the next call). */
-class LogitsTap implements CausalLM {
-  last?: Float32Array;
-  constructor(private readonly inner: CausalLM) {}
-  get vocabSize() { return this.inner.vocabSize; }
-  get maxLength() { return this.inner.maxLength; }
-  get length() { return this.inner.length; }
-  reset() { this.inner.reset(); }
-  async prefill(ids: Int32Array) { return (this.last = await this.inner.prefill(ids)); }
-  async decode(id: number) { return (this.last = await this.inner.decode(id)); }
-}
-
-interface TokenLogprob { token: string; logprob: number; bytes: number[] | null; top_logprobs: { token: string; logprob: number; bytes: number[] | null }[] }
+interface OpenAILogprob { token: string; logprob: number; bytes: number[] | null }
 
 const utf8 = new TextEncoder();
 
-/** log-softmax of the raw logits at `token`, and the k most likely alternatives. */
-function tokenLogprob(logits: Float32Array, token: number, k: number, tokenText: (id: number) => string): TokenLogprob {
-  let max = -Infinity;
-  for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
-  let sum = 0;
-  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i] - max);
-  const lse = max + Math.log(sum);
-  const top: number[] = [];
-  if (k > 0) {
-    // Insertion into a sorted list of k: V·k, small for k <= 20.
-    for (let i = 0; i < logits.length; i++) {
-      if (top.length === k && logits[i] <= logits[top[k - 1]]) continue;
-      let j = Math.min(top.length, k - 1);
-      while (j > 0 && logits[top[j - 1]] < logits[i]) j--;
-      top.splice(j, 0, i);
-      if (top.length > k) top.pop();
-    }
-  }
-  const entry = (id: number) => {
-    const t = tokenText(id);
-    // A token holding part of a character decodes to U+FFFD alone: its bytes are unknown here.
-    return { token: t, logprob: logits[id] - lse, bytes: t.includes('\uFFFD') ? null : [...utf8.encode(t)] };
-  };
-  return { ...entry(token), top_logprobs: top.map(entry) };
+/** The OpenAI shape of a token's log-probabilities (with the UTF-8 bytes of each token). */
+function openAILogprob(t: TokenLogprobs): OpenAILogprob & { top_logprobs: OpenAILogprob[] } {
+  // A token holding part of a character decodes to U+FFFD alone: its bytes are unknown here.
+  const entry = (x: { token: string; logprob: number }) => ({ token: x.token, logprob: x.logprob, bytes: x.token.includes('\uFFFD') ? null : [...utf8.encode(x.token)] });
+  return { ...entry(t), top_logprobs: t.top.map(entry) };
 }
 
-const finish = (r: FinishReason) => (r === 'length' ? 'length' : 'stop');
+const finish = (r: string) => (r === 'length' ? 'length' : 'stop');
 
-/** The HTTP handler; generation goes through a one-at-a-time queue. */
+/** The HTTP handler; generation goes through the teacher's one-at-a-time queue. */
 export function createChatServer(opts: ChatServerOptions): Server {
-  const tap = new LogitsTap(opts.model);
-  const ctx = { model: tap, tokenizer: opts.tokenizer, renderer: opts.renderer };
-  const tokenText = (id: number) => opts.tokenizer.decode([id], { skipSpecial: false });
-  let tail: Promise<unknown> = Promise.resolve();
-  const enqueue = <T>(fn: () => Promise<T>): Promise<T> => {
-    const p = tail.then(fn);
-    tail = p.catch(() => {});
-    return p;
-  };
+  const teacher = 'teacher' in opts ? opts.teacher : new PupilTeacher({ model: opts.model, tokenizer: opts.tokenizer, renderer: opts.renderer, name: `pupil:${opts.modelName}` });
+  const origins = opts.cors === false ? [] : typeof opts.cors === 'string' ? [opts.cors] : (opts.cors ?? ['*']);
   const created = () => Math.floor(Date.now() / 1000);
   let counter = 0;
 
@@ -167,29 +130,26 @@ export function createChatServer(opts: ChatServerOptions): Server {
     const id = `chatcmpl-${Date.now().toString(36)}${(counter++).toString(36)}`;
     const base = { id, created: created(), model: opts.modelName, system_fingerprint: null };
     const sse = (obj: unknown) => res.write(`data: ${JSON.stringify(obj)}\n\n`);
-    const gen = chat(ctx, req.messages, {
-      maxNewTokens: req.maxTokens ?? opts.defaultMaxTokens ?? 256,
+    const r = await teacher.generate(req.messages, {
+      maxTokens: req.maxTokens ?? opts.defaultMaxTokens ?? 256,
       stop: req.stop,
-      sampling: { temperature: req.temperature, topP: req.topP },
-      rng: new Rng(req.seed ?? Math.floor(Math.random() * 2 ** 31)),
+      temperature: req.temperature,
+      topP: req.topP,
+      seed: req.seed,
+      topLogprobs: req.logprobs ? req.topLogprobs : undefined,
       signal,
+      onStart: () => {
+        if (!req.stream) return;
+        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+        sse({ ...base, object: 'chat.completion.chunk', choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] });
+      },
+      onToken: (ev) => {
+        if (req.stream && (ev.text || ev.logprobs)) {
+          sse({ ...base, object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: ev.text }, logprobs: ev.logprobs ? { content: [openAILogprob(ev.logprobs)] } : null, finish_reason: null }] });
+        }
+      },
     });
-    const eos = new Set(opts.tokenizer.eos);
-    const logprobs: TokenLogprob[] = [];
-    if (req.stream) {
-      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
-      sse({ ...base, object: 'chat.completion.chunk', choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] });
-    }
-    for await (const ev of gen) {
-      // The EOS token adds no text; it is not reported, so the tokens spell the reply.
-      const lp = req.logprobs && !eos.has(ev.token) ? tokenLogprob(tap.last!, ev.token, req.topLogprobs, tokenText) : undefined;
-      if (lp) logprobs.push(lp);
-      if (req.stream && (ev.text || lp)) {
-        sse({ ...base, object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: ev.text }, logprobs: lp ? { content: [lp] } : null, finish_reason: null }] });
-      }
-    }
-    const r = await gen.result;
-    const usage = { prompt_tokens: r.promptTokens, completion_tokens: r.tokens.length, total_tokens: r.promptTokens + r.tokens.length };
+    const usage = { prompt_tokens: r.usage.promptTokens, completion_tokens: r.usage.completionTokens, total_tokens: r.usage.promptTokens + r.usage.completionTokens };
     if (req.stream) {
       sse({ ...base, object: 'chat.completion.chunk', choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: finish(r.finishReason) }] });
       if (req.includeUsage) sse({ ...base, object: 'chat.completion.chunk', choices: [], usage });
@@ -199,13 +159,37 @@ export function createChatServer(opts: ChatServerOptions): Server {
     json(res, 200, {
       ...base,
       object: 'chat.completion',
-      choices: [{ index: 0, message: { role: 'assistant', content: r.text }, logprobs: req.logprobs ? { content: logprobs } : null, finish_reason: finish(r.finishReason) }],
+      choices: [{ index: 0, message: { role: 'assistant', content: r.text }, logprobs: r.logprobs ? { content: r.logprobs.map(openAILogprob) } : null, finish_reason: finish(r.finishReason) }],
       usage,
     });
   }
 
+  /**
+   * CORS, so pages (the studio's distillation panel) can call the server: every response carries
+   * the allowed origin, errors and streams included; OPTIONS preflights get a 204. With a list of
+   * origins, the request's own is echoed when listed (a header holds one origin).
+   */
+  function cors(req: IncomingMessage, res: ServerResponse): boolean {
+    if (origins.length === 0) return false;
+    const origin = req.headers.origin;
+    const allowed = origins.includes('*') ? '*' : origin && origins.includes(origin) ? origin : origins.length === 1 ? origins[0] : undefined;
+    if (allowed) res.setHeader('access-control-allow-origin', allowed);
+    if (allowed !== '*') res.setHeader('vary', 'origin');
+    if (req.method !== 'OPTIONS') return false;
+    res.setHeader('access-control-allow-methods', 'GET, POST, OPTIONS');
+    res.setHeader('access-control-allow-headers', 'authorization, content-type');
+    res.setHeader('access-control-max-age', '600');
+    // Chrome's Private Network Access: a public page asking a server on localhost.
+    if (req.headers['access-control-request-private-network'] === 'true') res.setHeader('access-control-allow-private-network', 'true');
+    res.writeHead(204).end();
+    return true;
+  }
+
   return createServer((req, res) => {
+    if (cors(req, res)) return;
     handle(req, res).catch((e) => {
+      // A client that went away cancelled its own request: nobody is left to tell.
+      if (res.destroyed) return;
       if (!res.headersSent) json(res, 500, errorBody((e as Error).message, 'server_error', null));
       else if (!res.writableEnded) res.end(`data: ${JSON.stringify(errorBody((e as Error).message, 'server_error', null))}\n\n`);
     });
@@ -235,7 +219,7 @@ export function createChatServer(opts: ChatServerOptions): Server {
       // A client that goes away cancels its generation (or its place in the queue).
       const abort = new AbortController();
       res.on('close', () => abort.abort());
-      return enqueue(() => (abort.signal.aborted ? Promise.resolve() : complete(parsed, res, abort.signal)));
+      return complete(parsed, res, abort.signal);
     }
     json(res, 404, errorBody(`no route ${req.method} ${path}`, 'invalid_request_error', null));
   }

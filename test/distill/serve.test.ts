@@ -1,7 +1,8 @@
 // `pupil serve`'s server in-process on a tiny scratch checkpoint, driven by the endpoint teacher
 // over real HTTP: the reply is what the generation loop gives for the same prompt and seed,
 // streamed deltas spell the final text, log-probabilities agree with a CPU log-softmax of the
-// logits, /v1/models, requests queue, and bad requests get an OpenAI-style 400 naming the field.
+// logits, /v1/models, requests queue, bad requests get an OpenAI-style 400 naming the field, and
+// CORS (preflight, headers on every reply, one origin, off).
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -144,8 +145,52 @@ describe('pupil serve', () => {
     expect(JSON.stringify(teacher)).not.toMatch(/secret/);
   });
 
+  it('CORS: preflight 204, allow-origin on JSON, streamed and error replies; one origin; off', async () => {
+    const pre = await fetch(`${server.baseUrl}/chat/completions`, {
+      method: 'OPTIONS',
+      headers: { origin: 'http://localhost:5173', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' },
+    });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get('access-control-allow-origin')).toBe('*');
+    expect(pre.headers.get('access-control-allow-methods')).toMatch(/POST/);
+    expect(pre.headers.get('access-control-allow-headers')).toMatch(/authorization/);
+    expect(pre.headers.get('access-control-allow-headers')).toMatch(/content-type/);
+    const origin = { origin: 'http://localhost:5173', 'content-type': 'application/json' };
+    const models = await fetch(`${server.baseUrl}/models`, { headers: origin });
+    expect(models.headers.get('access-control-allow-origin')).toBe('*');
+    const streamed = await fetch(`${server.baseUrl}/chat/completions`, { method: 'POST', headers: origin, body: JSON.stringify({ messages: MESSAGES, max_tokens: 2, stream: true }) });
+    expect(streamed.headers.get('content-type')).toBe('text/event-stream');
+    expect(streamed.headers.get('access-control-allow-origin')).toBe('*');
+    expect(await streamed.text()).toMatch(/\[DONE\]/);
+    const bad = await fetch(`${server.baseUrl}/chat/completions`, { method: 'POST', headers: origin, body: '{' });
+    expect(bad.status).toBe(400);
+    expect(bad.headers.get('access-control-allow-origin')).toBe('*');
+    const missing = await fetch(`${server.baseUrl}/nothing`, { headers: origin });
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get('access-control-allow-origin')).toBe('*');
+
+    const renderer = resolveRenderer('auto', student.tokenizer);
+    const one = await startChatServer({ model: lm, tokenizer: student.tokenizer, renderer, modelName: 'tiny', cors: 'http://localhost:5173' });
+    const off = await startChatServer({ model: lm, tokenizer: student.tokenizer, renderer, modelName: 'tiny', cors: false });
+    try {
+      const p1 = await fetch(`${one.baseUrl}/chat/completions`, { method: 'OPTIONS', headers: { origin: 'http://evil.test', 'access-control-request-method': 'POST', 'access-control-request-private-network': 'true' } });
+      expect(p1.status).toBe(204);
+      // Not "*": a browser on another origin compares and refuses.
+      expect(p1.headers.get('access-control-allow-origin')).toBe('http://localhost:5173');
+      expect(p1.headers.get('access-control-allow-private-network')).toBe('true');
+      expect(p1.headers.get('vary')).toMatch(/origin/i);
+      const p2 = await fetch(`${off.baseUrl}/chat/completions`, { method: 'OPTIONS', headers: { origin: 'http://localhost:5173', 'access-control-request-method': 'POST' } });
+      expect(p2.status).toBe(405);
+      expect(p2.headers.get('access-control-allow-origin')).toBeNull();
+      expect((await fetch(`${off.baseUrl}/models`, { headers: origin })).headers.get('access-control-allow-origin')).toBeNull();
+    } finally {
+      await one.close();
+      await off.close();
+    }
+  });
+
   it('pupil serve: listens, answers, stops on SIGINT; says what is wrong with its arguments', async () => {
-    const child = spawn(process.execPath, ['bin/pupil.js', 'serve', '--checkpoint', dir, '--port', '0', '--model-name', 'cli-tiny'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['bin/pupil.js', 'serve', '--checkpoint', dir, '--port', '0', '--model-name', 'cli-tiny', '--cors-origin', 'http://localhost:5173'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     const url = await new Promise<string>((res, rej) => {
       child.stdout.on('data', (d) => {
@@ -157,6 +202,10 @@ describe('pupil serve', () => {
     });
     const models = (await (await fetch(`${url}/models`)).json()) as { data: { id: string }[] };
     expect(models.data[0].id).toBe('cli-tiny');
+    expect(out).toMatch(/CORS http:\/\/localhost:5173/);
+    const pre = await fetch(`${url}/chat/completions`, { method: 'OPTIONS', headers: { origin: 'http://localhost:5173', 'access-control-request-method': 'POST' } });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get('access-control-allow-origin')).toBe('http://localhost:5173');
     const r = await new OpenAITeacher({ baseUrl: url, model: 'cli-tiny' }).generate(MESSAGES, { maxTokens: 12, temperature: 1, seed: 7 });
     expect(r.text).toBe((await direct(7, 12, 1)).text);
     const code = new Promise((res) => child.on('exit', res));
@@ -166,5 +215,10 @@ describe('pupil serve', () => {
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/pupil serve: --port/);
     expect(spawnSync(process.execPath, ['bin/pupil.js', 'serve'], { encoding: 'utf8' }).stderr).toMatch(/--checkpoint DIR is missing/);
+    const badOrigin = spawnSync(process.execPath, ['bin/pupil.js', 'serve', '--checkpoint', dir, '--cors-origin', 'http://x.test/path'], { encoding: 'utf8' });
+    expect(badOrigin.status).toBe(2);
+    expect(badOrigin.stderr).toMatch(/--cors-origin must be/);
+    const both = spawnSync(process.execPath, ['bin/pupil.js', 'serve', '--checkpoint', dir, '--cors-origin', 'http://x.test', '--no-cors'], { encoding: 'utf8' });
+    expect(both.stderr).toMatch(/--no-cors and --cors-origin/);
   }, 60_000);
 });

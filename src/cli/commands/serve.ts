@@ -3,11 +3,32 @@
 // as `pupil chat` loads it.
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
-import { resolveRenderer, type TemplateChoice } from '../../data/template.ts';
+import type { TemplateChoice } from '../../data/template.ts';
 import { startChatServer } from '../../distill/server.ts';
-import { GpuCausalLM } from '../../generate/index.ts';
+import { PupilTeacher } from '../../distill/teachers/pupil.ts';
+import type { Runtime } from '../../gpu/runtime.ts';
 import { modelSourceFlags, numberFlag, UsageError } from '../train-config.ts';
-import { loadStudent, type LoadedStudent } from './chat.ts';
+import { loadStudent } from './chat.ts';
+
+/**
+ * A checkpoint, run folder, Hugging Face folder or Hub id (anything `pupil chat` loads) as an
+ * in-process teacher named `pupil:<source>`; destroy() frees the model.
+ */
+export async function loadPupilTeacher(
+  source: string,
+  o: { tokenizerDir?: string; template?: TemplateChoice; maxLength?: number; defaultMaxTokens?: number; rt?: Runtime } = {},
+): Promise<PupilTeacher> {
+  const student = await loadStudent(source, { tokenizerDir: o.tokenizerDir, rt: o.rt });
+  try {
+    return PupilTeacher.fromModel(student, { name: `pupil:${source}`, template: o.template, maxLength: o.maxLength, defaultMaxTokens: o.defaultMaxTokens, owns: true });
+  } catch (e) {
+    student.destroy();
+    throw e;
+  }
+}
+
+/** An origin as browsers send it: scheme, host and optional port, nothing after. */
+const ORIGIN = /^https?:\/\/[^/?#\s]+$/;
 
 const USAGE = `usage: pupil serve --checkpoint DIR [options]
 
@@ -21,7 +42,10 @@ options:
   --template T        auto | model | chatml | alpaca (default auto)
   --max-tokens N      reply length when a request gives no max_tokens (default 256)
   --tokenizer DIR     tokenizer folder when the model has none
-  --max-length N      KV cache size in tokens (default: the model's, at most 2048)`;
+  --max-length N      KV cache size in tokens (default: the model's, at most 2048)
+  --cors-origin O     only pages from origin O (e.g. http://localhost:5173) may call the server
+                      from a browser; repeatable (default: any origin, "*")
+  --no-cors           no CORS headers: browsers may not call the server from other origins`;
 
 export async function main(argv: string[]): Promise<number> {
   let values, positionals: string[];
@@ -42,6 +66,8 @@ export async function main(argv: string[]): Promise<number> {
         'max-tokens': { type: 'string' },
         tokenizer: { type: 'string' },
         'max-length': { type: 'string' },
+        'cors-origin': { type: 'string', multiple: true },
+        'no-cors': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -59,6 +85,10 @@ export async function main(argv: string[]): Promise<number> {
     return fail((e as Error).message);
   }
   let port: number, maxTokens: number, maxLength: number | undefined;
+  const corsOrigins = values['cors-origin'] ?? [];
+  if (values['no-cors'] && corsOrigins.length) return fail('--no-cors and --cors-origin contradict each other; pass one');
+  for (const o of corsOrigins) if (o !== '*' && !ORIGIN.test(o)) return fail(`--cors-origin must be "*" or an origin like http://localhost:5173 (scheme, host, port; no path), got ${JSON.stringify(o)}`);
+  const cors = values['no-cors'] ? false : corsOrigins.length ? corsOrigins.map((o) => o.replace(/\/$/, '')) : '*';
   try {
     port = numberFlag('port', values.port, { integer: true, min: 0, max: 65535 }) ?? 8080;
     maxTokens = numberFlag('max-tokens', values['max-tokens'], { integer: true, min: 1 }) ?? 256;
@@ -68,15 +98,13 @@ export async function main(argv: string[]): Promise<number> {
     throw e;
   }
 
-  let student: LoadedStudent | undefined;
-  let lm: GpuCausalLM | undefined;
+  let teacher: PupilTeacher | undefined;
   try {
-    student = await loadStudent(source, { tokenizerDir: values.tokenizer });
-    lm = new GpuCausalLM(student.rt, student.config, student.store, { maxLength: maxLength === undefined ? undefined : Math.min(maxLength, student.config.maxPositions) });
-    const renderer = resolveRenderer(values.template as TemplateChoice, student.tokenizer);
-    const modelName = values['model-name'] ?? basename(student.source);
-    const running = await startChatServer({ model: lm, tokenizer: student.tokenizer, renderer, modelName, defaultMaxTokens: maxTokens, port, host: values.host });
-    console.log(`serving ${student.source} as "${modelName}" at ${running.baseUrl} (Ctrl-C stops)`);
+    teacher = await loadPupilTeacher(source, { tokenizerDir: values.tokenizer, template: values.template as TemplateChoice, maxLength, defaultMaxTokens: maxTokens });
+    const modelName = values['model-name'] ?? basename(source.replace(/[\\/]+$/, ''));
+    const running = await startChatServer({ teacher, modelName, defaultMaxTokens: maxTokens, port, host: values.host, cors });
+    const corsText = cors === false ? 'no CORS' : `CORS ${cors === '*' ? '*' : cors.join(', ')}`;
+    console.log(`serving ${source} as "${modelName}" at ${running.baseUrl} (${corsText}; Ctrl-C stops)`);
     await new Promise<void>((res) => {
       const stop = () => void running.close().then(res);
       process.once('SIGINT', stop);
@@ -87,7 +115,6 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`pupil serve: ${(e as Error).message}`);
     return 1;
   } finally {
-    lm?.destroy();
-    student?.destroy();
+    teacher?.destroy();
   }
 }
