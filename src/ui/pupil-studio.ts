@@ -2,7 +2,9 @@ import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
 import { describeError, EngineClient, hasWebGPU, BROWSER_ADVICE } from '../worker/client.ts';
 import type { AdapterReport, EngineErrorInfo, EngineEvent, EngineOptions, RunConfigInput, RunMeta, TrainerState } from '../worker/protocol.ts';
 import type { BeforeReply } from './pupil-chat.ts';
-import type { DatasetChangeDetail, DatasetSource } from './pupil-dataset.ts';
+import type { DatasetChangeDetail, DatasetSource, PupilDataset } from './pupil-dataset.ts';
+import type { DistillUseDetail } from './pupil-distill.ts';
+import type { Example } from '../data/types.ts';
 import type { PupilLossChart } from './pupil-loss-chart.ts';
 import type { ModelChange } from './pupil-model-picker.ts';
 import type { TrainControlsConfig } from './pupil-train-controls.ts';
@@ -10,6 +12,7 @@ import { controlStyles, themeStyles } from './theme.ts';
 import './pupil-adapter-info.ts';
 import './pupil-chat.ts';
 import './pupil-dataset.ts';
+import './pupil-distill.ts';
 import './pupil-loss-chart.ts';
 import './pupil-model-picker.ts';
 import './pupil-runs.ts';
@@ -48,7 +51,8 @@ export function mergeConfig<T>(...parts: (T | undefined)[]): T {
 }
 
 /**
- * The whole studio in one element: dataset, model, hyperparameters and controls, live curves,
+ * The whole studio in one element: dataset, distillation (a teacher writes or rewrites the training
+ * data), model, hyperparameters and controls, live curves,
  * chat with the result beside the model before fine-tuning, and saved runs. It owns the engine
  * Worker (an EngineClient), or uses the one given in `client`.
  *
@@ -87,6 +91,8 @@ export class PupilStudio extends LitElement {
     _report: { state: true },
     _error: { state: true },
     _student: { state: true },
+    _examples: { state: true },
+    _datasetName: { state: true },
   };
 
   declare config?: RunConfigInput;
@@ -107,6 +113,9 @@ export class PupilStudio extends LitElement {
   declare private _report?: AdapterReport;
   declare private _error?: EngineErrorInfo;
   declare private _student?: Student;
+  /** The dataset's records as the page read them: what the distillation panel starts from. */
+  declare private _examples: readonly Example[];
+  declare private _datasetName?: string;
 
   private dataSource?: DatasetSource;
   /** The model folder picked under "Local files" (the student is then `{ path }`). */
@@ -121,6 +130,7 @@ export class PupilStudio extends LitElement {
     this.runs = [];
     this._state = 'idle';
     this._baseline = [];
+    this._examples = [];
   }
 
   static override styles = [themeStyles, controlStyles, css`
@@ -297,6 +307,14 @@ export class PupilStudio extends LitElement {
 
   private onDataset(e: CustomEvent<DatasetChangeDetail>) {
     this.dataSource = e.detail.source;
+    const result = (e.currentTarget as PupilDataset).result;
+    this._examples = result?.examples ?? [];
+    this._datasetName = result?.summary.file;
+  }
+
+  /** Generated records become the training data, exactly as if the user had loaded that file. */
+  private onDistillUse(e: CustomEvent<DistillUseDetail>) {
+    void this.renderRoot.querySelector('pupil-dataset')?.loadFile(e.detail.file);
   }
 
   private onModel(e: CustomEvent<ModelChange>) {
@@ -383,6 +401,8 @@ export class PupilStudio extends LitElement {
             @pupil-resume=${() => this.call(() => this.client!.resume())}
             @pupil-stop=${() => this.call(() => this.client!.stop())}></pupil-train-controls>`}
         </div>
+        <pupil-distill class="wide" theme=${this.theme ?? nothing} .client=${noGpu ? undefined : this.client} .runs=${this.runs} .examples=${this._examples}
+          .datasetName=${this._datasetName} .endpoint=${this.endpoint} @pupil-distill-use=${this.onDistillUse}></pupil-distill>
         ${noGpu ? nothing : html`<pupil-loss-chart class="wide" theme=${this.theme ?? nothing}></pupil-loss-chart>
         <pupil-chat class="wide" theme=${this.theme ?? nothing} .client=${this.client} .ready=${chatReady} .baseline=${this._baseline}></pupil-chat>
         <pupil-runs class="wide" .theme=${this.theme} .runs=${this.runs} .activeRun=${running ? this._runId : undefined}

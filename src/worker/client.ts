@@ -2,10 +2,11 @@
 // touches the GPU; training, storage, generation and export all run in the Worker, and only small
 // events (and the export's zip, transferred) cross back.
 import * as Comlink from 'comlink';
+import type { Teacher, TeacherMessage, TeacherOptions, TeacherReply } from '../distill/teacher.ts';
 import { BROWSER_ADVICE } from '../gpu/errors.ts';
 import type {
   EngineApi, EngineErrorInfo, EngineOptions, EngineEvent, EngineStatus, ExportRequest, GenerateRequest, GenerateSummary, Message, MetricRow,
-  RunConfigInput, RunMeta, TokenEvent,
+  RunConfigInput, RunMeta, TeacherInfo, TokenEvent,
 } from './protocol.ts';
 
 export interface Engine {
@@ -31,6 +32,7 @@ export interface TokenStream extends AsyncIterable<TokenEvent> {
 export class EngineClient {
   private listeners = new Set<(e: EngineEvent) => void>();
   private subscription?: Promise<number>;
+  private nextTeacherCall = 1;
 
   constructor(readonly engine: Engine = startEngine()) {}
 
@@ -135,6 +137,42 @@ export class EngineClient {
   /** The loaded model as a Hugging Face folder in a zip (bytes moved from the Worker, not copied). */
   exportModel(options: ExportRequest = {}): Promise<Uint8Array> {
     return this.api.exportModel(options);
+  }
+
+  /** Loads a saved run's last checkpoint as a teacher, beside (not instead of) the run in training. */
+  loadTeacher(runId: string): Promise<TeacherInfo> {
+    return this.api.loadTeacher(runId);
+  }
+  unloadTeacher(): Promise<void> {
+    return this.api.unloadTeacher();
+  }
+
+  /**
+   * The teacher loaded with loadTeacher as a `Teacher` (src/distill/teacher.ts), so the page's
+   * Self-Instruct and regenerate loops drive it like any endpoint. Aborting `signal` cancels that
+   * call in the Worker.
+   */
+  runTeacher(info: TeacherInfo): Teacher {
+    return {
+      name: info.name,
+      generate: async (messages: TeacherMessage[], o: TeacherOptions = {}): Promise<TeacherReply> => {
+        o.signal?.throwIfAborted();
+        const id = this.nextTeacherCall++;
+        const cancel = () => void this.api.cancelTeacher(id);
+        o.signal?.addEventListener('abort', cancel, { once: true });
+        try {
+          const req = {
+            ...(o.maxTokens !== undefined ? { maxTokens: o.maxTokens } : {}), ...(o.temperature !== undefined ? { temperature: o.temperature } : {}),
+            ...(o.topP !== undefined ? { topP: o.topP } : {}), ...(o.stop ? { stop: o.stop } : {}), ...(o.seed !== undefined ? { seed: o.seed } : {}),
+            ...(o.topLogprobs !== undefined ? { topLogprobs: o.topLogprobs } : {}),
+          };
+          const plain = messages.map((m) => ({ role: m.role, content: m.content }));
+          return await this.api.teacherGenerate(plain, req, o.onText ? Comlink.proxy(o.onText) : undefined, id);
+        } finally {
+          o.signal?.removeEventListener('abort', cancel);
+        }
+      },
+    };
   }
 
   /** Stops the Worker at once (no checkpoint: call stop() first to keep the progress). */

@@ -3,17 +3,39 @@
 // runs in the background of the Worker; every call here returns promptly except those that are
 // meant to wait (start loads the student and data, stop saves a checkpoint).
 import * as Comlink from 'comlink';
+import { resolveRenderer } from '../data/template.ts';
+import { PupilTeacher } from '../distill/teachers/pupil.ts';
+import { GpuCausalLM } from '../generate/index.ts';
 import { Runtime } from '../gpu/runtime.ts';
+import { loadPretrained } from '../models/load.ts';
+import { ParamLayout, ParamStore } from '../models/params.ts';
 import { zipParts } from '../models/zip.ts';
+import { loadStudent } from '../train/student.ts';
 import { resolveRunConfig, type RunConfig } from '../train/config.ts';
 import { BrowserRunStorage } from '../train/storage-browser.ts';
 import { makeRunId } from '../train/storage.ts';
 import { Trainer, type TrainerEvent } from '../train/trainer.ts';
 import { browserTrainerEnv } from './env.ts';
 import { probeRuntime } from './probe.ts';
-import type { EngineApi, EngineEvent, EngineOptions, EngineStatus, ExportRequest, GenerateRequest, GenerateSummary, Message, RunConfigInput, TokenEvent } from './protocol.ts';
+import type {
+  EngineApi, EngineEvent, EngineOptions, EngineStatus, ExportRequest, GenerateRequest, GenerateSummary, Message, RunConfigInput, TeacherGenerateReply,
+  TeacherGenerateRequest, TeacherInfo, TokenEvent,
+} from './protocol.ts';
 
 const ACTIVE = new Set(['loading', 'running', 'paused', 'stopping']);
+
+/** What a Node test (or another host) can put in place of the page's defaults. */
+export interface EngineDeps {
+  /** Default: Runtime.create() (navigator.gpu). */
+  runtime?: () => Promise<Runtime>;
+}
+
+/** A run loaded as a teacher: its own weights and KV cache, apart from the trainer's. */
+interface TeacherSlot {
+  info: TeacherInfo;
+  /** Generation goes through it (its own queue: one KV cache); destroy() frees the model and weights. */
+  teacher: PupilTeacher;
+}
 
 export class Engine implements EngineApi {
   private runtime?: Promise<Runtime>;
@@ -27,7 +49,15 @@ export class Engine implements EngineApi {
   /** Picked model folders by student.path: kept for this Worker's life so a run can be reopened. */
   private readonly localStudents = new Map<string, File[]>();
 
-  constructor(private opts: EngineOptions = {}) {}
+  private teacher?: TeacherSlot;
+  private teacherLoading?: Promise<unknown>;
+  private readonly teacherCalls = new Map<number, AbortController>();
+  private nextTeacherCall = -1;
+
+  constructor(
+    private opts: EngineOptions = {},
+    private readonly deps: EngineDeps = {},
+  ) {}
 
   async configure(options: EngineOptions): Promise<void> {
     if (this.storage && options.storage !== this.opts.storage) throw new Error('configure: storage is already open; configure the engine before using it');
@@ -35,7 +65,7 @@ export class Engine implements EngineApi {
   }
 
   private getRuntime(): Promise<Runtime> {
-    this.runtime ??= Runtime.create().then((rt) => {
+    this.runtime ??= (this.deps.runtime ?? (() => Runtime.create()))().then((rt) => {
       // A lost device cannot be reused: the next run acquires a fresh one.
       rt.onLost(() => (this.runtime = undefined));
       return rt;
@@ -218,10 +248,95 @@ export class Engine implements EngineApi {
       this.trainer.destroy();
       this.trainer = undefined;
     }
+    if (this.teacher?.info.runId === runId) await this.unloadTeacher();
     await (await this.getStorage()).deleteRun(runId);
   }
 
   async metrics(runId: string) {
     return (await this.getStorage()).readMetrics(runId);
+  }
+
+  async loadTeacher(runId: string): Promise<TeacherInfo> {
+    while (this.teacherLoading) await this.teacherLoading.catch(() => {});
+    const p = this.openTeacher(runId);
+    this.teacherLoading = p;
+    try {
+      return await p;
+    } finally {
+      this.teacherLoading = undefined;
+    }
+  }
+
+  private async openTeacher(runId: string): Promise<TeacherInfo> {
+    const [rt, storage] = await Promise.all([this.getRuntime(), this.getStorage()]);
+    const meta = await storage.loadRun(runId);
+    if (!meta) throw new Error(`teacher: no run ${runId} in this browser's storage (deleted, or saved in another browser or storage backend): pick another run`);
+    const files = await storage.loadCheckpoint(runId);
+    if (!files) throw new Error(`teacher: run ${runId} has no checkpoint yet: train it until it saves one (or stop it, which saves), then pick it again`);
+    // The old teacher goes first: two models side by side may not fit where one does.
+    await this.unloadTeacher();
+    // A checkpoint is a Hugging Face folder (config, safetensors, tokenizer): load it as one, through
+    // the same student loader a run uses, so tokenizer and generation_config match training.
+    const picked = [...files].map(([name, bytes]) => new File([bytes as Uint8Array<ArrayBuffer>], name));
+    const student = await loadStudent({ path: runId }, { loadPretrained: () => loadPretrained({ files: picked }, { cache: null }) });
+    const store = new ParamStore(rt, new ParamLayout(student.arch.parameters(student.config)));
+    try {
+      store.load(student.weights);
+      student.weights.clear();
+      const model = new GpuCausalLM(rt, student.config, store, { maxLength: Math.min(student.config.maxPositions, 2048) });
+      // The run's own chat template, so the teacher is prompted as it was trained.
+      const renderer = resolveRenderer(meta.config.data.template, student.tokenizer);
+      const teacher = new PupilTeacher({ model, tokenizer: student.tokenizer, renderer, name: `pupil:${runId}`, dispose: () => (model.destroy(), store.destroy()) });
+      const info: TeacherInfo = {
+        runId, name: `pupil:${runId}`,
+        label: `${meta.name}: ${student.config.arch} C${student.config.hiddenSize} L${student.config.numLayers}${'hub' in meta.config.student ? ` from ${meta.config.student.hub}` : ''}`,
+        maxLength: model.maxLength, ...(meta.lastCheckpoint !== undefined ? { step: meta.lastCheckpoint } : {}),
+      };
+      this.teacher = { info, teacher };
+      return info;
+    } catch (e) {
+      store.destroy();
+      throw e;
+    }
+  }
+
+  async teacherGenerate(messages: Message[], o: TeacherGenerateRequest, onText?: (delta: string) => void, requestId?: number): Promise<TeacherGenerateReply> {
+    const slot = this.teacher;
+    if (!slot) throw new Error('teacher: no run is loaded as a teacher (loadTeacher first), or it was unloaded');
+    const id = requestId ?? this.nextTeacherCall--;
+    const ac = new AbortController();
+    this.teacherCalls.set(id, ac);
+    let last: unknown;
+    try {
+      const r = await slot.teacher.generate(messages, {
+        ...o, signal: ac.signal,
+        // Every delta reaches the page before the reply does (awaited below, as in generate()).
+        ...(onText ? { onText: (d: string) => void (last = onText(d)) } : {}),
+      });
+      await last;
+      return { text: r.text, finishReason: r.finishReason === 'length' || r.finishReason === 'cancelled' ? r.finishReason : 'stop', usage: r.usage, ...(r.logprobs ? { logprobs: r.logprobs } : {}) };
+    } catch (e) {
+      // Cancelled while still queued behind another call.
+      if (ac.signal.aborted) return { text: '', finishReason: 'cancelled', usage: { promptTokens: 0, completionTokens: 0 } };
+      throw e;
+    } finally {
+      this.teacherCalls.delete(id);
+      (onText as { [Comlink.releaseProxy]?: () => void } | undefined)?.[Comlink.releaseProxy]?.();
+    }
+  }
+
+  async cancelTeacher(requestId?: number): Promise<void> {
+    for (const [id, ac] of this.teacherCalls) if (requestId === undefined || id === requestId) ac.abort();
+  }
+
+  async unloadTeacher(): Promise<void> {
+    const slot = this.teacher;
+    if (!slot) return;
+    this.teacher = undefined;
+    await this.cancelTeacher();
+    // An aborted call leaves the teacher's queue right after the calls before it: once it has, no
+    // call uses the buffers any more.
+    await slot.teacher.generate([], { signal: AbortSignal.abort() }).catch(() => {});
+    slot.teacher.destroy();
   }
 }

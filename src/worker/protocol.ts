@@ -84,6 +84,38 @@ export interface ExportRequest {
   folder?: string;
 }
 
+/** The run loaded as a teacher (loadTeacher): a model of its own, apart from the run being trained. */
+export interface TeacherInfo {
+  runId: string;
+  /** For provenance in generated records: "pupil:<runId>". */
+  name: string;
+  /** The student it was trained from, e.g. "scratch llama C96 L3 …" or a Hub id. */
+  label: string;
+  /** Prompt and reply together, in tokens (its KV cache). */
+  maxLength: number;
+  /** Optimizer step of the checkpoint loaded. */
+  step?: number;
+}
+
+export interface TeacherGenerateRequest {
+  maxTokens?: number;
+  /** 0 = greedy; default 1 (as OpenAI-compatible endpoints). */
+  temperature?: number;
+  topP?: number;
+  stop?: string[];
+  seed?: number;
+  /** The top-k log-probabilities of each generated token (from the raw logits). */
+  topLogprobs?: number;
+}
+
+export interface TeacherGenerateReply {
+  text: string;
+  finishReason: 'stop' | 'length' | 'cancelled';
+  usage: { promptTokens: number; completionTokens: number };
+  /** When topLogprobs was asked for. */
+  logprobs?: { token: string; logprob: number; top: { token: string; logprob: number }[] }[];
+}
+
 export interface EngineOptions {
   /** Hub endpoint for pretrained students and Hub datasets (default https://huggingface.co). */
   endpoint?: string;
@@ -123,4 +155,18 @@ export interface EngineApi {
   deleteRun(runId: string): Promise<void>;
   /** The stored metrics history of a run (step and eval rows), oldest first. */
   metrics(runId: string): Promise<MetricRow[]>;
+  /**
+   * Loads a stored run's last checkpoint as a teacher, in a slot of its own (the trained run is
+   * untouched); replaces (and frees) the teacher loaded before.
+   */
+  loadTeacher(runId: string): Promise<TeacherInfo>;
+  /**
+   * One reply from the loaded teacher; calls queue (one KV cache). `onText` (a Comlink.proxy) gets
+   * each text delta; `requestId` lets cancelTeacher(requestId) end this call alone.
+   */
+  teacherGenerate(messages: Message[], options: TeacherGenerateRequest, onText?: (delta: string) => void, requestId?: number): Promise<TeacherGenerateReply>;
+  /** Ends one teacher call (running or queued), or all of them without an id. */
+  cancelTeacher(requestId?: number): Promise<void>;
+  /** Frees the teacher's GPU memory. */
+  unloadTeacher(): Promise<void>;
 }
