@@ -107,13 +107,13 @@ export function studentFromFlag(s: string): Obj {
 }
 
 /** `--data`: "bundled", an http(s) URL, "hub:owner/name/path/in/repo.jsonl", or a file. */
-export function dataFromFlag(s: string): unknown {
+export function dataFromFlag(s: string, flag = 'data'): unknown {
   if (s === 'bundled') return 'bundled';
   if (/^https?:\/\//.test(s)) return { url: s };
   const hub = /^hub:([\w.-]+\/[\w.-]+)(?:@([^/]+))?\/(.+)$/.exec(s);
   if (hub) return { hub: hub[1], file: hub[3], ...(hub[2] ? { revision: hub[2] } : {}) };
   if (existsSync(s) && statSync(s).isFile()) return { path: s };
-  throw new UsageError(`--data ${s}: no such file (or use "bundled", a URL or hub:owner/name/file)`);
+  throw new UsageError(`--${flag} ${s}: no such file (or use "bundled", a URL or hub:owner/name/file)`);
 }
 
 export function readConfigFile(path: string): Obj {
@@ -136,7 +136,7 @@ export function readConfigFile(path: string): Obj {
  * Applies flags to a raw config object (not resolved: defaults that depend on other fields, like
  * the learning rate for scratch students, must be recomputed after the override).
  */
-export function applyFlags(base: Obj, flags: Partial<Record<ConfigFlag | 'student' | 'data', string>>): Obj {
+export function applyFlags(base: Obj, flags: Partial<Record<ConfigFlag | 'student' | 'data' | 'validation-data', string>>): Obj {
   const out = structuredClone(base);
   const sec = (name: string): Obj => {
     const s = out[name];
@@ -146,6 +146,7 @@ export function applyFlags(base: Obj, flags: Partial<Record<ConfigFlag | 'studen
   };
   if (flags.student !== undefined) out.student = studentFromFlag(flags.student);
   if (flags.data !== undefined) sec('data').source = dataFromFlag(flags.data);
+  if (flags['validation-data'] !== undefined) sec('data').validationSource = dataFromFlag(flags['validation-data'], 'validation-data');
   for (const [flag, [section, field, kind]] of Object.entries(CONFIG_FLAGS)) {
     const v = flags[flag as ConfigFlag];
     if (v === undefined) continue;

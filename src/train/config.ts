@@ -45,6 +45,12 @@ export interface DataConfig {
   packing: boolean;
   /** Held-out share (< 1) or count (≥ 1) of the training examples, for validation loss. */
   validation: number;
+  /**
+   * Validate on this data instead (all of it, read and tokenized like the training data), and
+   * train on every training example: runs trained on different data then share one yardstick.
+   * 'bundled' is the bundled held-out test file (data/pupil-tasks/test.jsonl).
+   */
+  validationSource?: DataSource;
   /** Keep at most this many examples (before the split). */
   limit?: number;
 }
@@ -230,22 +236,22 @@ function resolveStudent(raw: unknown): StudentSpec {
   };
 }
 
-function resolveSource(v: unknown): DataSource {
+function resolveSource(v: unknown, field = 'data.source'): DataSource {
   if (v === undefined || v === 'bundled') return 'bundled';
-  if (!isObj(v)) throw new RunConfigError('data.source', `expected "bundled", { path }, { url } or { hub, file }, got ${show(v)}`);
+  if (!isObj(v)) throw new RunConfigError(field, `expected "bundled", { path }, { url } or { hub, file }, got ${show(v)}`);
   if ('path' in v) {
-    noExtra(v, 'data.source', ['path']);
-    return { path: str(v.path, 'data.source.path') };
+    noExtra(v, field, ['path']);
+    return { path: str(v.path, `${field}.path`) };
   }
   if ('url' in v) {
-    noExtra(v, 'data.source', ['url']);
-    return { url: str(v.url, 'data.source.url') };
+    noExtra(v, field, ['url']);
+    return { url: str(v.url, `${field}.url`) };
   }
   if ('hub' in v) {
-    noExtra(v, 'data.source', ['hub', 'file', 'revision']);
-    return { hub: str(v.hub, 'data.source.hub'), file: str(v.file, 'data.source.file'), ...(v.revision !== undefined ? { revision: str(v.revision, 'data.source.revision') } : {}) };
+    noExtra(v, field, ['hub', 'file', 'revision']);
+    return { hub: str(v.hub, `${field}.hub`), file: str(v.file, `${field}.file`), ...(v.revision !== undefined ? { revision: str(v.revision, `${field}.revision`) } : {}) };
   }
-  throw new RunConfigError('data.source', `expected "bundled", { path }, { url } or { hub, file }, got ${show(v)}`);
+  throw new RunConfigError(field, `expected "bundled", { path }, { url } or { hub, file }, got ${show(v)}`);
 }
 
 const TOP = ['name', 'student', 'data', 'train', 'eval', 'save', 'distill'];
@@ -267,7 +273,7 @@ function resolveDistill(raw: unknown): DistillConfig | undefined {
     topK: num(d.topK, 16, 'distill.topK', (n) => Number.isInteger(n) && n >= 1 && n <= 256, 'an integer from 1 to 256'),
   };
 }
-const DATA = ['source', 'format', 'mapping', 'mask', 'template', 'maxLength', 'tooLong', 'packing', 'validation', 'limit'];
+const DATA = ['source', 'format', 'mapping', 'mask', 'template', 'maxLength', 'tooLong', 'packing', 'validation', 'validationSource', 'limit'];
 const TRAIN = ['lr', 'warmupRatio', 'schedule', 'minLrRatio', 'epochs', 'maxSteps', 'batchSize', 'seqLen', 'accumulation', 'weightDecay', 'maxGradNorm', 'betas', 'seed', 'recompute', 'memoryBudget', 'maxNonFinite'];
 const EVAL = ['every', 'atStart', 'batches', 'samples', 'exactMatch', 'maxNewTokens'];
 
@@ -325,6 +331,7 @@ export function resolveRunConfig(input: RunConfigInput | unknown = {}): RunConfi
     tooLong: oneOf(d.tooLong, 'reject', 'data.tooLong', ['reject', 'truncate-left', 'truncate-right'] as const),
     packing,
     validation: num(d.validation, 0.05, 'data.validation', (n) => n > 0 && (n < 1 || Number.isInteger(n)), 'a fraction in (0, 1) or a count >= 1'),
+    ...(d.validationSource !== undefined ? { validationSource: resolveSource(d.validationSource, 'data.validationSource') } : {}),
     ...(d.limit !== undefined ? { limit: int(d.limit, undefined, 'data.limit', 2) } : {}),
   };
 

@@ -49,15 +49,29 @@ export async function loadRunData(config: RunConfig, tokenizer: TextTokenizer, l
     ...(d.mapping ? { mapping: d.mapping } : {}),
     ...(d.limit !== undefined ? { limit: d.limit } : {}),
   };
-  let loaded: LoadResult;
-  if (d.source === 'bundled') loaded = await loadDataset(bundled().train, { ...loadOpts, name: 'pupil-tasks/train.jsonl' });
-  else if (loader) loaded = await loader(d.source, loadOpts);
-  else throw new Error('this environment cannot load data from files or URLs (no loader given)');
+  const load = async (source: DataSource, opts: LoadOptions, test = false): Promise<LoadResult> => {
+    if (source === 'bundled') {
+      return test ? loadDataset(toJsonl(bundled().test), { ...opts, name: 'pupil-tasks/test.jsonl' }) : loadDataset(bundled().train, { ...opts, name: 'pupil-tasks/train.jsonl' });
+    }
+    if (loader) return loader(source, opts);
+    throw new Error('this environment cannot load data from files or URLs (no loader given)');
+  };
+  const loaded = await load(d.source, loadOpts);
   const renderer = resolveRenderer(d.template, tokenizer);
-  const tok = tokenizeExamples(loaded.examples, { tokenizer, renderer, policy: d.mask, maxLength: d.maxLength, tooLong: d.tooLong });
-  const split = splitTrainValidation(tok.examples, { validation: d.validation, seed: config.train.seed });
-  if (split.train.length === 0) throw new Error(`no training examples left (${tok.examples.length} tokenized, ${split.validation.length} held out for validation)`);
+  const tokenizeOpts = { tokenizer, renderer, policy: d.mask, maxLength: d.maxLength, tooLong: d.tooLong };
+  const tok = tokenizeExamples(loaded.examples, tokenizeOpts);
+  let split: { train: TokenizedExample[]; validation: TokenizedExample[] };
   const rejections = [...loaded.rejections, ...tok.rejections];
+  if (d.validationSource) {
+    // A separate validation set: read like the training data, never limited, nothing split off.
+    const { limit: _limit, ...validationOpts } = loadOpts;
+    const v = await load(d.validationSource, validationOpts, true);
+    const vtok = tokenizeExamples(v.examples, tokenizeOpts);
+    if (vtok.examples.length === 0) throw new Error(`the validation data (${describeSource(d.validationSource)}) has no usable example (${v.rejections.length + vtok.rejections.length} rejected)`);
+    rejections.push(...v.rejections, ...vtok.rejections);
+    split = { train: tok.examples, validation: vtok.examples };
+  } else split = splitTrainValidation(tok.examples, { validation: d.validation, seed: config.train.seed });
+  if (split.train.length === 0) throw new Error(`no training examples left (${tok.examples.length} tokenized, ${split.validation.length} held out for validation)`);
 
   let heldOut: HeldOutTask[] = [];
   if (d.source === 'bundled' && config.eval.exactMatch > 0) {
@@ -80,7 +94,7 @@ export async function loadRunData(config: RunConfig, tokenizer: TextTokenizer, l
     padId: padIdOf(tokenizer),
     heldOut,
     rejections,
-    summary: `${split.train.length} train, ${split.validation.length} validation examples${rejected}`,
+    summary: `${split.train.length} train, ${split.validation.length} validation examples${d.validationSource ? ` (from ${describeSource(d.validationSource)})` : ''}${rejected}`,
   };
 }
 
@@ -149,4 +163,12 @@ export function validationBatches(validation: readonly TokenizedExample[], confi
     if (max > 0 && out.length >= max) break;
   }
   return out;
+}
+
+/** A data source for messages: "bundled test set", a path, a URL or hub:owner/name/file. */
+function describeSource(s: DataSource): string {
+  if (s === 'bundled') return 'the bundled test set';
+  if ('path' in s) return s.path;
+  if ('url' in s) return s.url;
+  return `hub:${s.hub}/${s.file}`;
 }

@@ -33,6 +33,8 @@ model and data:
   --hidden N --layers N --heads N --kv-heads N --intermediate N --max-positions N --init-seed N
                        scratch student size
   --data D             bundled | FILE | https://URL | hub:owner/name/path/file.jsonl
+  --validation-data D  validate on all of D instead of a split of --data (bundled = the
+                       bundled held-out test set); the same forms as --data
   --format F --template T --mask M --max-length N --too-long P --validation X --limit N
 training:
   --steps N --epochs X --lr X --warmup-ratio X --schedule cosine|linear|constant --min-lr-ratio X
@@ -129,6 +131,7 @@ export async function main(argv: string[]): Promise<number> {
         config: { type: 'string' },
         student: { type: 'string' },
         data: { type: 'string' },
+        'validation-data': { type: 'string' },
         out: { type: 'string', short: 'o' },
         resume: { type: 'string' },
         'print-config': { type: 'boolean' },
@@ -159,7 +162,7 @@ export async function main(argv: string[]): Promise<number> {
       if (!existsSync(file)) throw new UsageError(`--resume ${resumeDir}: ${file} is missing`);
       raw = readConfigFile(file);
     } else if (values.config) raw = readConfigFile(values.config as string);
-    const flags = Object.fromEntries(Object.entries(values).filter(([k, v]) => typeof v === 'string' && (k in CONFIG_FLAGS || k === 'student' || k === 'data'))) as Partial<Record<ConfigFlag | 'student' | 'data', string>>;
+    const flags = Object.fromEntries(Object.entries(values).filter(([k, v]) => typeof v === 'string' && (k in CONFIG_FLAGS || k === 'student' || k === 'data' || k === 'validation-data'))) as Partial<Record<ConfigFlag | 'student' | 'data' | 'validation-data', string>>;
     distillPaths(flags);
     config = resolveConfig(applyFlags(raw, flags));
     if (values['log-every'] !== undefined) {
