@@ -239,10 +239,20 @@ export class PupilDistill extends LitElement {
       const options = { maxTokens: this._maxTokens, temperature: this._temperature };
       if (this._mode === 'regenerate') {
         const { regenerateResponses } = await import('../distill/regenerate.ts');
+        // Each record is stored as it arrives (completion order), so a closed tab keeps them; the
+        // finished set is then rewritten in the dataset's order.
+        const arrived: GeneratedRecord[] = [];
+        let saving = Promise.resolve();
         const r = await regenerateResponses(teacher, todo, {
           concurrency: made.concurrency, signal: ac.signal, options,
           onProgress: (p) => this.progress({ done: p.done, total: p.total, kept: p.done - p.failed, rejected: p.failed, tokens: p.completionTokens }),
+          onRecord: (rec) => {
+            arrived.push({ ...rec } as GeneratedRecord);
+            set!.records = arrived;
+            saving = saving.then(save);
+          },
         });
+        await saving;
         set.records = r.records.map((x) => ({ ...x }) as GeneratedRecord);
         set.rejected = r.failures.length;
         if (r.failures.length && r.records.length) this._warning = `${r.failures.length} failed (line ${r.failures[0].line}: ${r.failures[0].message}); the others are kept.`;
