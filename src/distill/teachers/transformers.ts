@@ -5,6 +5,11 @@
 // The library is imported dynamically inside load(), never at module level, so it stays out of
 // the page's default bundle and the training Worker until someone picks this teacher.
 //
+// In a page or a Worker transformers.js runs onnxruntime-web, whose WebAssembly runtime it would
+// fetch from a CDN (jsDelivr) by default. load() points it at the .wasm our own build serves
+// instead (a Vite `?url` asset, emitted once and fetched only when a session starts), so the
+// teacher works offline and no request leaves the page's origin except for the model's files.
+//
 // transformers.js keeps its settings (remote host, path template, fetch, cache) in one global
 // `env`: load() sets them for the duration of its downloads and puts back what it found.
 // generate() applies the model's chat template, then the library's own generate() with a
@@ -28,6 +33,18 @@ export interface TransformersTeacherOptions {
   revision?: string;
   onProgress?: (p: { file: string; loaded: number; total: number }) => void;
   signal?: AbortSignal;
+  /**
+   * Page/Worker: where onnxruntime-web's runtime comes from, as onnxruntime-web's `env.wasm.wasmPaths`
+   * (a folder URL ending in '/' holding ort-wasm-simd-threaded.asyncify.{mjs,wasm}, or
+   * `{ wasm, mjs }`). Default: the .wasm bundled with the app. It is global and fixed once the
+   * first session starts, so only the first load() in a page can set it.
+   */
+  wasmPaths?: string | { wasm?: string; mjs?: string };
+  /**
+   * Page/Worker: keep downloaded model files in the Cache API ("transformers-cache"), so a
+   * second load works offline; default true.
+   */
+  browserCache?: boolean;
   /**
    * Node: where downloads are cached (default: the library's .cache folder in node_modules). In
    * Node transformers.js hands onnxruntime the model as a file of this cache, so it cannot be off.
@@ -74,7 +91,9 @@ export class TransformersTeacher implements Teacher {
     } else if (!/^[\w.-]+(\/[\w.-]+)?$/.test(id)) {
       throw new Error(`TransformersTeacher: model ${JSON.stringify(opts.model)} is neither a Hub repo id (owner/name) nor an http(s) URL`);
     }
-    const saved = { remoteHost: env.remoteHost, remotePathTemplate: env.remotePathTemplate, fetch: env.fetch, cacheDir: env.cacheDir, useFSCache: env.useFSCache, allowRemoteModels: env.allowRemoteModels };
+    if (!inNode) await useLocalRuntime(env, opts.wasmPaths);
+    const saved = { remoteHost: env.remoteHost, remotePathTemplate: env.remotePathTemplate, fetch: env.fetch, cacheDir: env.cacheDir, useFSCache: env.useFSCache, useBrowserCache: env.useBrowserCache, allowRemoteModels: env.allowRemoteModels };
+    if (opts.browserCache === false) env.useBrowserCache = false;
     env.remoteHost = host.endsWith('/') ? host : `${host}/`;
     env.remotePathTemplate = template;
     env.allowRemoteModels = true;
@@ -223,6 +242,35 @@ export class TransformersTeacher implements Teacher {
   async dispose(): Promise<void> {
     await this.model.dispose();
   }
+}
+
+/**
+ * Points onnxruntime-web at a runtime we serve, unless the caller or the app set one already.
+ * transformers.js puts a jsDelivr URL in `wasmPaths` when it loads; anything else there was set
+ * on purpose and is left alone. Only the .wasm is needed: the onnxruntime-web build transformers
+ * imports ("onnxruntime-web/webgpu", the bundle variant) carries the .mjs glue inside itself, and
+ * that one build serves both the 'wasm' and the 'webgpu' device.
+ */
+async function useLocalRuntime(env: TJS['env'], wasmPaths: TransformersTeacherOptions['wasmPaths']): Promise<void> {
+  const wasm = env.backends.onnx.wasm as { wasmPaths?: string | { wasm?: string; mjs?: string }; numThreads?: number } | undefined;
+  if (!wasm) return;
+  if (wasmPaths) {
+    wasm.wasmPaths = wasmPaths;
+  } else if (!wasm.wasmPaths || isCdn(wasm.wasmPaths)) {
+    // A Vite asset URL: in dev the file in node_modules, in a build one hashed file next to the
+    // chunks (never inlined, even in library mode). onnxruntime's own `new URL(file,
+    // import.meta.url)` would point into Vite's pre-bundle folder in dev, where the file is not.
+    const { default: url } = await import('onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url&no-inline');
+    wasm.wasmPaths = { wasm: new URL(url, location.href).href };
+  }
+  // Threads need SharedArrayBuffer (a cross-origin-isolated page); without it onnxruntime warns
+  // on every session before falling back to one thread, so ask for one thread from the start.
+  if (!globalThis.crossOriginIsolated && !wasm.numThreads) wasm.numThreads = 1;
+}
+
+function isCdn(paths: string | { wasm?: string; mjs?: string } | undefined): boolean {
+  const urls = typeof paths === 'string' ? [paths] : [paths?.wasm, paths?.mjs];
+  return urls.some((u) => typeof u === 'string' && u.startsWith('https://cdn.jsdelivr.net/'));
 }
 
 /** Indices of the k largest values, largest first (ties: lower index first). */
