@@ -4,7 +4,7 @@
 // most the line being written; rerunning with the same --out reads what is there and continues.
 import cliProgress from 'cli-progress';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, statSync, truncateSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatRejection, loadDataset, type LoadResult } from '../../data/load.ts';
 import { loadDatasetFile } from '../../data/node.ts';
@@ -27,6 +27,10 @@ const TEACHER_HELP = `teacher (one of):
     --api-key-env VAR     read the API key from environment variable VAR (never from the
                           command line; it is never written anywhere)
     --tokenizer DIR       the teacher's tokenizer, to count tokens when the endpoint reports none
+  --teacher-onnx MODEL    an ONNX model for transformers.js (a Hub id such as
+                          onnx-community/Qwen2.5-0.5B-Instruct, or one written by pupil export
+                          --format onnx and served over HTTP), run in-process on onnxruntime
+                          (HF_ENDPOINT sets the Hub; files cached like Hub models)
 
 generation:
   --concurrency N         requests in flight (default 4; a --teacher answers one at a time)
@@ -36,7 +40,7 @@ generation:
 
 Rerunning with the same --out continues where it stopped. Ctrl-C stops and keeps what is written.`;
 
-const SELF_INSTRUCT_USAGE = `usage: pupil distill self-instruct (--teacher SOURCE | --teacher-url URL --teacher-model NAME) --count N --out FILE.jsonl [options]
+const SELF_INSTRUCT_USAGE = `usage: pupil distill self-instruct (--teacher SOURCE | --teacher-url URL --teacher-model NAME | --teacher-onnx MODEL) --count N --out FILE.jsonl [options]
 
 New instructions in the style of the seed tasks (Self-Instruct), filtered (length, blacklist,
 ROUGE-L against everything kept) and answered by the teacher.
@@ -49,7 +53,7 @@ ROUGE-L against everything kept) and answered by the teacher.
 
 ${TEACHER_HELP}`;
 
-const REGENERATE_USAGE = `usage: pupil distill regenerate (--teacher SOURCE | --teacher-url URL --teacher-model NAME) --data FILE --out FILE.jsonl [options]
+const REGENERATE_USAGE = `usage: pupil distill regenerate (--teacher SOURCE | --teacher-url URL --teacher-model NAME | --teacher-onnx MODEL) --data FILE --out FILE.jsonl [options]
 
 Keeps each record's instruction and input and has the teacher write a new response.
 
@@ -63,6 +67,7 @@ const COMMON_OPTIONS = {
   teacher: { type: 'string' },
   'teacher-url': { type: 'string' },
   'teacher-model': { type: 'string' },
+  'teacher-onnx': { type: 'string' },
   'api-key-env': { type: 'string' },
   tokenizer: { type: 'string' },
   template: { type: 'string', default: 'auto' },
@@ -85,8 +90,9 @@ interface Settings {
 
 /** Validates the flags both subcommands share (no I/O). */
 function commonSettings(v: CommonValues): Settings {
-  if (v.teacher && v['teacher-url']) throw new UsageError('--teacher and --teacher-url both name a teacher; pass one');
-  if (!v.teacher && !v['teacher-url']) throw new UsageError('no teacher: pass --teacher SOURCE or --teacher-url URL --teacher-model NAME');
+  const named = (['teacher', 'teacher-url', 'teacher-onnx'] as const).filter((f) => v[f]);
+  if (named.length > 1) throw new UsageError(`${named.map((f) => `--${f}`).join(' and ')} each name a teacher; pass one`);
+  if (!named.length) throw new UsageError('no teacher: pass --teacher SOURCE, --teacher-url URL --teacher-model NAME or --teacher-onnx MODEL');
   if (v['teacher-url']) {
     if (!/^https?:\/\//.test(v['teacher-url'])) throw new UsageError(`--teacher-url must start with http:// or https://, got ${JSON.stringify(v['teacher-url'])}`);
     if (!v['teacher-model']) throw new UsageError('--teacher-url needs --teacher-model NAME');
@@ -138,6 +144,14 @@ class CountingTeacher implements Teacher {
 }
 
 async function makeTeacher(v: CommonValues, concurrency: number, maxTokens: number): Promise<{ teacher: CountingTeacher; destroy: () => void }> {
+  if (v['teacher-onnx']) {
+    const [{ TransformersTeacher }, { hubOptionsFromEnv }, { defaultCacheDir }] = await Promise.all([
+      import('../../distill/teachers/transformers.ts'), import('../../models/load-node.ts'), import('../../models/hub/cache-node.ts'),
+    ]);
+    const t = await TransformersTeacher.load({ model: v['teacher-onnx'], device: 'cpu', remoteHost: hubOptionsFromEnv().endpoint, cacheDir: join(defaultCacheDir(), 'transformers') });
+    const tok = v.tokenizer ? loadTokenizer(readTokenizerDir(v.tokenizer)) : undefined;
+    return { teacher: new CountingTeacher(t, tok && ((s) => tok.encode(s).length)), destroy: () => void t.dispose() };
+  }
   if (v.teacher) {
     const { loadPupilTeacher } = await import('./serve.ts');
     const maxLength = numberFlag('max-length', v['max-length'], { integer: true, min: 2 });
