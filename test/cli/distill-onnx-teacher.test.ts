@@ -41,6 +41,6 @@ describe('pupil distill regenerate --teacher-onnx', () => {
   it('refuses two teachers at once', () => {
     const r = spawnSync(process.execPath, ['bin/pupil.js', 'distill', 'regenerate', '--teacher-onnx', 'a/b', '--teacher-url', 'http://127.0.0.1:1/v1', '--teacher-model', 'm', '--data', 'x', '--out', 'y.jsonl'], { cwd: root, encoding: 'utf8' });
     expect(r.status).toBe(2);
-    expect(r.stderr).toContain('--teacher-url and --teacher-onnx each name a teacher; pass one');
+    expect(r.stderr).toContain('--teacher-url and --teacher-onnx both name a teacher; pass one');
   });
 });

@@ -91,7 +91,7 @@ interface Settings {
 /** Validates the flags both subcommands share (no I/O). */
 function commonSettings(v: CommonValues): Settings {
   const named = (['teacher', 'teacher-url', 'teacher-onnx'] as const).filter((f) => v[f]);
-  if (named.length > 1) throw new UsageError(`${named.map((f) => `--${f}`).join(' and ')} each name a teacher; pass one`);
+  if (named.length > 1) throw new UsageError(`${named.map((f) => `--${f}`).join(' and ')} ${named.length === 2 ? 'both' : 'all'} name a teacher; pass one`);
   if (!named.length) throw new UsageError('no teacher: pass --teacher SOURCE, --teacher-url URL --teacher-model NAME or --teacher-onnx MODEL');
   if (v['teacher-url']) {
     if (!/^https?:\/\//.test(v['teacher-url'])) throw new UsageError(`--teacher-url must start with http:// or https://, got ${JSON.stringify(v['teacher-url'])}`);
