@@ -22,6 +22,11 @@
 //                   over the Hq / Hkv query heads of its kv head and the query steps at or below
 //                   the diagonal; dK, dV stay in registers.
 //   backward_dq     one workgroup per (16 query rows, head): dQ over the key tiles, as the forward.
+//   backward_fused  one workgroup per (b, kv head): backward_dkdv over every key tile in turn, plus
+//                   dQ += dS K added into dq in place (see the kernel): 5 products instead of the
+//                   7 of dkdv + dq. For CPU adapters (few cores); too few workgroups for a GPU.
+// The steps of dkdv and fused are shared functions: keyStep (S and dP -> P and dS), accumulateDkDv
+// (dV, dK) and storeDkDv.
 // Private arrays carry explicit `array<...>()` initialisers: a bare `var x: array<...>;` inside a
 // loop was not re-zeroed per iteration on lavapipe (wrong dK/dV with GQA or T > 32).
 // The backward reads (lse * log2(e), delta) pairs per query row, written by attention.wgsl's
@@ -245,6 +250,101 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) s
   }
 }
 
+// One step of the dk/dv layout: keys j0 .. j0+15 (rows, broadcast: lane l % 8 holds key rows ka,
+// kb) against the lane's queries i0 + 4l .. i0 + 4l+3 of head h. Returns P and dS = scale * P *
+// (dP - delta), zero where masked, or some = false (nothing computed) when no pair is valid.
+// Queries past T are clamped copies of row T - 1 and must not count; keys past T have j > i for
+// every real query.
+struct KeyStep { pr: array<vec4f, TK>, ds: array<vec4f, TK>, some: bool }
+fn keyStep(b: u32, h: u32, j0: u32, i0: u32, sl: u32, ka: u32, kb: u32, segk: array<i32, TK>) -> KeyStep {
+  var o = KeyStep();
+  let qi = vec4u(i0 + 4u * sl) + vec4u(0u, 1u, 2u, 3u);
+  let inT = qi < vec4u(p.T);
+  var segq = vec4i(0);
+  if (SEGMENTS) { segq = vec4i(segment(b, qi.x), segment(b, qi.y), segment(b, qi.z), segment(b, qi.w)); }
+  var ok: array<vec4<bool>, TK>;
+  var some = false;
+  for (var r = 0u; r < TK; r++) {
+    var m = (vec4u(j0 + r) <= qi) & inT;
+    if (SEGMENTS) { m = m & (segq == vec4i(segk[r])); }
+    ok[r] = m;
+    some = some || any(m);
+  }
+  o.some = subgroupAny(some);
+  if (!o.some) { return o; }
+  let qr = vec4u(qrow(b, qi.x, h), qrow(b, qi.y, h), qrow(b, qi.z, h), qrow(b, qi.w, h));
+  // S, then dP: two passes over D load nothing twice, and hold 16 accumulators instead of 32
+  // (measured ~13% faster on lavapipe than one pass).
+  for (var d = 0u; d < p.D / 4u; d++) {
+    let tq = transpose(mat4x4f(vec4f(q[qr.x + d]), vec4f(q[qr.y + d]), vec4f(q[qr.z + d]), vec4f(q[qr.w + d])));
+    let kk = rows(vec4f(k[ka + d]), vec4f(k[kb + d]));
+    for (var r = 0u; r < TK; r++) { o.pr[r] = step4(o.pr[r], kk[r], tq[0], tq[1], tq[2], tq[3]); }
+  }
+  for (var d = 0u; d < p.D / 4u; d++) {
+    let to = transpose(mat4x4f(vec4f(dout[qr.x + d]), vec4f(dout[qr.y + d]), vec4f(dout[qr.z + d]), vec4f(dout[qr.w + d])));
+    let vv = rows(vec4f(v[ka + d]), vec4f(v[kb + d]));
+    for (var r = 0u; r < TK; r++) { o.ds[r] = step4(o.ds[r], vv[r], to[0], to[1], to[2], to[3]); }
+  }
+  let st0 = row_stats(statrow(b, h, qi.x));
+  let st1 = row_stats(statrow(b, h, qi.y));
+  let st2 = row_stats(statrow(b, h, qi.z));
+  let st3 = row_stats(statrow(b, h, qi.w));
+  let lse2 = vec4f(st0.x, st1.x, st2.x, st3.x);
+  let dl = vec4f(st0.y, st1.y, st2.y, st3.y);
+  for (var r = 0u; r < TK; r++) {
+    o.pr[r] = select(vec4f(0.0), exp2(o.pr[r] * p.scale2 - lse2), ok[r]);
+    o.ds[r] = o.pr[r] * (o.ds[r] - dl) * p.scale;
+  }
+  return o;
+}
+
+// dV += P dO, then dK += dS Q, for the keys of a keyStep and its 4 * SGW queries: P and dS of lane
+// L's queries shuffled from L, dO and Q read at the lane's columns. Two passes over L hold half
+// the registers at a time (measured ~20% faster on lavapipe than one pass; nothing loads twice).
+fn accumulateDkDv(b: u32, h: u32, i0: u32, sl: u32, ks: KeyStep, dka: ptr<function, array<vec4f, TK * NU>>, dva: ptr<function, array<vec4f, TK * NU>>) {
+  for (var L = 0u; L < SGW; L++) {
+    var oc: array<vec4f, 4u * NU>;
+    for (var c = 0u; c < 4u; c++) {
+      let base = qrow(b, i0 + 4u * L + c, h);
+      for (var u = 0u; u < NU; u++) { oc[c * NU + u] = vec4f(dout[base + col(sl, u)]); }
+    }
+    for (var r = 0u; r < TK; r++) {
+      let x = subgroupShuffle(ks.pr[r], L);
+      for (var u = 0u; u < NU; u++) { (*dva)[r * NU + u] = step4((*dva)[r * NU + u], x, oc[u], oc[NU + u], oc[2u * NU + u], oc[3u * NU + u]); }
+    }
+  }
+  for (var L = 0u; L < SGW; L++) {
+    var qc: array<vec4f, 4u * NU>;
+    for (var c = 0u; c < 4u; c++) {
+      let base = qrow(b, i0 + 4u * L + c, h);
+      for (var u = 0u; u < NU; u++) { qc[c * NU + u] = vec4f(q[base + col(sl, u)]); }
+    }
+    for (var r = 0u; r < TK; r++) {
+      let y = subgroupShuffle(ks.ds[r], L);
+      for (var u = 0u; u < NU; u++) { (*dka)[r * NU + u] = step4((*dka)[r * NU + u], y, qc[u], qc[NU + u], qc[2u * NU + u], qc[3u * NU + u]); }
+    }
+  }
+}
+
+// Writes (or, with accumulate, adds) the dK, dV accumulators of keys j0 .. j0+15.
+fn storeDkDv(b: u32, hk: u32, j0: u32, sl: u32, dka: array<vec4f, TK * NU>, dva: array<vec4f, TK * NU>) {
+  for (var r = 0u; r < TK; r++) {
+    if (j0 + r < p.T) {
+      let base = kvrow(b, j0 + r, hk);
+      for (var u = 0u; u < NU; u++) {
+        if (colOk(sl, u)) {
+          let e = base + sl + SGW * u;
+          var gk = dka[r * NU + u];
+          var gv = dva[r * NU + u];
+          if (p.accumulate != 0u) { gk += dk[e]; gv += dv[e]; }
+          dk[e] = gk;
+          dv[e] = gv;
+        }
+      }
+    }
+  }
+}
+
 // Grid: (ceil(T / TK), Hkv, B). One workgroup owns TK = 16 keys and all D columns of their dK and
 // dV. Each step takes 4 * SGW queries, lane l queries 4l .. 4l+3, and is laid out as a matmul
 // micro-kernel (matmul_subgroup.wgsl's nt4 then nn4): S^T and dP^T (16 keys x the lane's 4
@@ -269,81 +369,12 @@ fn backward_dkdv(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation
     let h = hk * G + g;
     // Causal: queries before the tile's first key see none of it.
     for (var i0 = j0; i0 < p.T; i0 += QB) {
-      let qi = vec4u(i0 + 4u * sl) + vec4u(0u, 1u, 2u, 3u);
-      // Queries past T are clamped copies of row T - 1 and must not count; keys past T have
-      // j > i for every real query.
-      let inT = qi < vec4u(p.T);
-      var segq = vec4i(0);
-      if (SEGMENTS) { segq = vec4i(segment(b, qi.x), segment(b, qi.y), segment(b, qi.z), segment(b, qi.w)); }
-      var ok: array<vec4<bool>, TK>;
-      var some = false;
-      for (var r = 0u; r < TK; r++) {
-        var o = (vec4u(j0 + r) <= qi) & inT;
-        if (SEGMENTS) { o = o & (segq == vec4i(segk[r])); }
-        ok[r] = o;
-        some = some || any(o);
-      }
-      if (!subgroupAny(some)) { continue; }
-      let qr = vec4u(qrow(b, qi.x, h), qrow(b, qi.y, h), qrow(b, qi.z, h), qrow(b, qi.w, h));
-      var s = array<vec4f, TK>();
-      var dp = array<vec4f, TK>();
-      for (var d = 0u; d < p.D / 4u; d++) {
-        let tq = transpose(mat4x4f(vec4f(q[qr.x + d]), vec4f(q[qr.y + d]), vec4f(q[qr.z + d]), vec4f(q[qr.w + d])));
-        let to = transpose(mat4x4f(vec4f(dout[qr.x + d]), vec4f(dout[qr.y + d]), vec4f(dout[qr.z + d]), vec4f(dout[qr.w + d])));
-        let kk = rows(vec4f(k[ka + d]), vec4f(k[kb + d]));
-        let vv = rows(vec4f(v[ka + d]), vec4f(v[kb + d]));
-        for (var r = 0u; r < TK; r++) {
-          s[r] = step4(s[r], kk[r], tq[0], tq[1], tq[2], tq[3]);
-          dp[r] = step4(dp[r], vv[r], to[0], to[1], to[2], to[3]);
-        }
-      }
-      let st0 = row_stats(statrow(b, h, qi.x));
-      let st1 = row_stats(statrow(b, h, qi.y));
-      let st2 = row_stats(statrow(b, h, qi.z));
-      let st3 = row_stats(statrow(b, h, qi.w));
-      let lse2 = vec4f(st0.x, st1.x, st2.x, st3.x);
-      let dl = vec4f(st0.y, st1.y, st2.y, st3.y);
-      for (var r = 0u; r < TK; r++) {
-        s[r] = select(vec4f(0.0), exp2(s[r] * p.scale2 - lse2), ok[r]);
-        dp[r] = s[r] * (dp[r] - dl) * p.scale;
-      }
-      // s now holds P and dp holds dS.
-      for (var L = 0u; L < SGW; L++) {
-        var qc: array<vec4f, 4u * NU>;
-        var oc: array<vec4f, 4u * NU>;
-        for (var c = 0u; c < 4u; c++) {
-          let base = qrow(b, i0 + 4u * L + c, h);
-          for (var u = 0u; u < NU; u++) {
-            qc[c * NU + u] = vec4f(q[base + col(sl, u)]);
-            oc[c * NU + u] = vec4f(dout[base + col(sl, u)]);
-          }
-        }
-        for (var r = 0u; r < TK; r++) {
-          let x = subgroupShuffle(s[r], L);
-          let y = subgroupShuffle(dp[r], L);
-          for (var u = 0u; u < NU; u++) {
-            dva[r * NU + u] = step4(dva[r * NU + u], x, oc[u], oc[NU + u], oc[2u * NU + u], oc[3u * NU + u]);
-            dka[r * NU + u] = step4(dka[r * NU + u], y, qc[u], qc[NU + u], qc[2u * NU + u], qc[3u * NU + u]);
-          }
-        }
-      }
+      let ks = keyStep(b, h, j0, i0, sl, ka, kb, segk);
+      if (!ks.some) { continue; }
+      accumulateDkDv(b, h, i0, sl, ks, &dka, &dva);
     }
   }
-  for (var r = 0u; r < TK; r++) {
-    if (j0 + r < p.T) {
-      let base = kvrow(b, j0 + r, hk);
-      for (var u = 0u; u < NU; u++) {
-        if (colOk(sl, u)) {
-          let e = base + sl + SGW * u;
-          var gk = dka[r * NU + u];
-          var gv = dva[r * NU + u];
-          if (p.accumulate != 0u) { gk += dk[e]; gv += dv[e]; }
-          dk[e] = gk;
-          dv[e] = gv;
-        }
-      }
-    }
-  }
+  storeDkDv(b, hk, j0, sl, dka, dva);
 }
 
 // Grid: (ceil(T / TQ), Hq, B). The forward's layout: S and dP with lane l owning keys 4l .. 4l+3
@@ -418,5 +449,67 @@ fn backward_dq(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_i
         }
       }
     }
+  }
+}
+
+// Grid: (1, Hkv, B). backward_dkdv and backward_dq in one pass, for adapters with few cores (a
+// CPU): S and dP are computed once per (key tile, query step) instead of twice, i.e. 5 products
+// instead of 7. One workgroup owns every key of its (b, kv head), so it is also the only writer
+// of the dq rows of that kv head's query heads: dq is accumulated in place, key tile after key
+// tile, deterministically and without atomics. The price is B * Hkv workgroups only, too few for
+// a GPU.
+@compute @workgroup_size(SGW)
+fn backward_fused(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) sl: u32) {
+  let b = wid.z;
+  let hk = wid.y;
+  let G = p.Hq / p.Hkv;
+  if (p.accumulate == 0u) {
+    for (var h = hk * G; h < hk * G + G; h++) {
+      for (var i = 0u; i < p.T; i++) {
+        let base = qrow(b, i, h);
+        for (var u = 0u; u < NU; u++) { if (colOk(sl, u)) { dq[base + sl + SGW * u] = vec4f(0.0); } }
+      }
+    }
+  }
+  // dq elements change hands between lanes below (after the zeroing, and from key tile to key tile).
+  storageBarrier();
+  for (var j0 = 0u; j0 < p.T; j0 += TK) {
+    let ka = kvrow(b, j0 + (sl & 7u), hk);
+    let kb = kvrow(b, j0 + 8u + (sl & 7u), hk);
+    var segk: array<i32, TK>;
+    if (SEGMENTS) { for (var r = 0u; r < TK; r++) { segk[r] = segment(b, j0 + r); } }
+    var dka = array<vec4f, TK * NU>();
+    var dva = array<vec4f, TK * NU>();
+    for (var g = 0u; g < G; g++) {
+      let h = hk * G + g;
+      for (var i0 = j0; i0 < p.T; i0 += QB) {
+        let ks = keyStep(b, h, j0, i0, sl, ka, kb, segk);
+        if (!ks.some) { continue; }
+        // dQ += dS K in the layout dS is in (the lane's 4 queries), one vec4 column at a time: the
+        // 16 key rows at column d from two loads and broadcasts, as in keyStep. Measured on
+        // lavapipe: 1.5x faster than accumulateDkDv's layout (dS from lane L, K at the lane's
+        // columns in registers), whose unrolled code was also twice as slow to compile.
+        let qi = vec4u(i0 + 4u * sl) + vec4u(0u, 1u, 2u, 3u);
+        let qr = vec4u(qrow(b, qi.x, h), qrow(b, qi.y, h), qrow(b, qi.z, h), qrow(b, qi.w, h));
+        for (var d = 0u; d < p.D / 4u; d++) {
+          let kk = rows(vec4f(k[ka + d]), vec4f(k[kb + d]));
+          var a = mat4x4f();
+          for (var r = 0u; r < TK; r++) {
+            a[0] = fma(vec4f(ks.ds[r].x), kk[r], a[0]);
+            a[1] = fma(vec4f(ks.ds[r].y), kk[r], a[1]);
+            a[2] = fma(vec4f(ks.ds[r].z), kk[r], a[2]);
+            a[3] = fma(vec4f(ks.ds[r].w), kk[r], a[3]);
+          }
+          // Queries past T are clamped copies of row T - 1.
+          if (qi.x < p.T) { dq[qr.x + d] += a[0]; }
+          if (qi.y < p.T) { dq[qr.y + d] += a[1]; }
+          if (qi.z < p.T) { dq[qr.z + d] += a[2]; }
+          if (qi.w < p.T) { dq[qr.w + d] += a[3]; }
+        }
+        accumulateDkDv(b, h, i0, sl, ks, &dka, &dva);
+      }
+    }
+    storeDkDv(b, hk, j0, sl, dka, dva);
+    storageBarrier();
   }
 }

@@ -7,7 +7,7 @@
 // await spins a core that lavapipe would otherwise use).
 import type { Dispatch, Runtime } from '../../src/gpu/runtime.ts';
 import type { Tensor } from '../../src/gpu/tensor.ts';
-import { attentionBackward, attentionForward, attentionScratchShapes } from '../../src/ops/attention.ts';
+import { attentionBackward, attentionForward, attentionScratchShapes, attentionTuning, setAttentionTuning } from '../../src/ops/attention.ts';
 import { matmul } from '../../src/ops/matmul.ts';
 import { timeRuns, type KernelRow } from '../common.ts';
 
@@ -84,6 +84,14 @@ export async function bench(rt: Runtime, filter?: string): Promise<KernelRow[]> 
   const dq = mk([B, T, H, D]), dk = mk([B, T, H, D]), dv = mk([B, T, H, D]);
   const fwd = attentionForward(rt, { out, lse, q, k, v });
   const bwd = attentionBackward(rt, { dq, dk, dv, dout, q, k, v, out, lse, delta });
+  // Where the default backward is the fused kernel (CPU adapters), the two-kernel one as well.
+  const tuning = attentionTuning(rt);
+  let bwd2: Dispatch[] | undefined;
+  if (tuning.backward === 'fused' && tuning.subgroups) {
+    setAttentionTuning(rt, { backward: 'subgroup' });
+    bwd2 = attentionBackward(rt, { dq, dk, dv, dout, q, k, v, out, lse, delta });
+    setAttentionTuning(rt, { backward: 'fused' });
+  }
 
   // Composition: head-major (B·H, T, D), scores (B·H, T, T).
   const Z = B * H;
@@ -107,7 +115,8 @@ export async function bench(rt: Runtime, filter?: string): Promise<KernelRow[]> 
   const tb = await timeRuns(() => rt.run(bwd), () => rt.sync(), { budgetMs: BUDGET_MS });
   const cf = await timeRuns(() => rt.run(cfwd), () => rt.sync(), { budgetMs: BUDGET_MS });
   const cb = await timeRuns(() => rt.run(cbwd), () => rt.sync(), { budgetMs: BUDGET_MS });
-  for (const d of [fwd, bwd, cfwd, cbwd]) rt.release(d);
+  const tb2 = bwd2 && (await timeRuns(() => rt.run(bwd2), () => rt.sync(), { budgetMs: BUDGET_MS }));
+  for (const d of [fwd, bwd, cfwd, cbwd, ...(bwd2 ? [bwd2] : [])]) rt.release(d);
   rt.free(...made);
 
   const shape = `B=${B} H=${H} T=${T} D=${D} causal f32`;
@@ -119,5 +128,6 @@ export async function bench(rt: Runtime, filter?: string): Promise<KernelRow[]> 
     row('attention forward', flopF, tf, cf),
     row('attention backward', flopB, tb, cb),
     row('attention fwd+bwd', flopF + flopB, tf + tb, cf + cb),
+    ...(tb2 ? [row('attention backward, two kernels', flopB, tb2, cb)] : []),
   ];
 }

@@ -2,8 +2,10 @@
 // the log-sum-exp of each query's scores; the backward recomputes the probabilities from it
 // (FlashAttention-2): a stats kernel (delta, packed with lse), a dk/dv kernel that iterates over
 // query tiles (and over the query heads of a kv head, so the GQA sum is deterministic), and a dq
-// kernel, which the subgroup variant can fuse into dk/dv. shaders/attention_subgroup.wgsl is the fast
-// path (subgroups of >= 8 lanes and D % 4 == 0); shaders/attention.wgsl the fallback for the rest.
+// kernel. On CPU adapters the subgroup variant fuses dq into dk/dv (backward_fused: one workgroup
+// per (b, kv head) owns its dq rows and adds into them in place), which saves recomputing S and dP.
+// shaders/attention_subgroup.wgsl is the fast path (subgroups of >= 8 lanes and D % 4 == 0);
+// shaders/attention.wgsl the fallback for the rest.
 //
 // Letters: B batch, T sequence length, Hq query heads, Hkv key/value heads (Hq a multiple of Hkv;
 // query head h reads kv head floor(h / (Hq / Hkv))), D head dim (1 .. 128).
@@ -67,6 +69,10 @@ const WG_DELTA = 256;
 const CH = 4; // the forward scores keys four at a time, so BK is a multiple of 4
 const TQ = 16; // query rows per tile of the subgroup kernels (their `const TQ`)
 const TK = 16; // key rows per workgroup of their backward_dkdv (their `const TK`)
+// The fused backward runs B·Hkv workgroups. Measured on lavapipe (2 cores): it takes about 55% of
+// the CPU time of the two-kernel backward, so with a single workgroup (one core idle) the two
+// kernels are still a little faster; from 2 on, the fused one.
+const FUSED_MIN_WORKGROUPS = 2;
 
 /** Shapes of the tensors the caller plans for attention: lse is saved by the forward, delta is backward scratch. */
 export function attentionScratchShapes(B: number, T: number, Hq: number): { lse: number[]; delta: number[] } {
@@ -74,10 +80,11 @@ export function attentionScratchShapes(B: number, T: number, Hq: number): { lse:
 }
 
 /**
- * Per-adapter choices. Measured on lavapipe (2 cores, 8-wide lanes), B=4 H=8 T=256 D=64 causal
- * (noisy shared machine): subgroup backward ≈10-17 GFLOP/s against ≈7 for attention.wgsl's, and
- * the subgroup forward ≈14-19 GFLOP/s against ≈2 for attention.wgsl's. On GPUs a subgroup workgroup
- * is 8 lanes of a wider subgroup: correct, not tuned.
+ * Per-adapter choices. Measured on lavapipe (2 cores, 8-wide lanes), B=4 H=8 T=256 D=64 causal,
+ * in bench/kernels/attention.ts's convention (no causal halving): the subgroup forward ≈55-60
+ * GFLOP/s, the fused backward ≈57-59 against ≈31 for the two-kernel one (same run), against ≈7
+ * for attention.wgsl's (an older run). On GPUs a subgroup workgroup is 8 lanes of a wider
+ * subgroup: correct, not tuned.
  */
 export interface AttentionTuning {
   /** Use attention_subgroup.wgsl (when D % 4 == 0 and D <= 128). */
@@ -85,13 +92,21 @@ export interface AttentionTuning {
   /** Lanes per workgroup of the subgroup kernels: 8 (the shader's broadcasts assume it). */
   sgw: 8;
   /**
-   * Backward kernels: 'subgroup' (backward_dkdv and backward_dq of attention_subgroup.wgsl, used
-   * when `subgroups` is on and D allows) or 'plain' (attention.wgsl).
+   * Backward kernels: 'fused' (backward_fused of attention_subgroup.wgsl: one pass, B·Hkv
+   * workgroups, 9 storage buffers; the default on CPU adapters), 'subgroup' (its backward_dkdv and
+   * backward_dq; the default elsewhere) or 'plain' (attention.wgsl). The subgroup ones are used when
+   * `subgroups` is on and D allows; 'fused' falls back to 'subgroup' on a device with fewer storage
+   * buffers per shader.
    */
-  backward: 'plain' | 'subgroup';
+  backward: 'plain' | 'subgroup' | 'fused';
 }
 
 const tunings = new WeakMap<Runtime, AttentionTuning>();
+
+function isCpuAdapter(rt: Runtime): boolean {
+  const i = rt.adapterInfo;
+  return /llvmpipe|lavapipe|swiftshader|software/i.test(`${i.vendor} ${i.architecture} ${i.device} ${i.description}`);
+}
 
 function minSubgroupSize(rt: Runtime): number {
   const info = (rt.device as unknown as { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
@@ -102,7 +117,7 @@ function minSubgroupSize(rt: Runtime): number {
 export function attentionTuning(rt: Runtime): AttentionTuning {
   let t = tunings.get(rt);
   if (!t) {
-    t = { subgroups: rt.features.subgroups && minSubgroupSize(rt) >= 8, sgw: 8, backward: 'subgroup' };
+    t = { subgroups: rt.features.subgroups && minSubgroupSize(rt) >= 8, sgw: 8, backward: isCpuAdapter(rt) ? 'fused' : 'subgroup' };
     tunings.set(rt, t);
   }
   return t;
@@ -299,11 +314,24 @@ export function attentionBackward(rt: Runtime, args: AttentionBackwardArgs, tile
   const sgStats: Record<number, Tensor> = packed ? { 11: delta } : { 10: lse, 15: delta };
   const extra = packed ? 0 : 1;
   const pv = packed ? 'packed' : 'split';
-  if (fastPath(rt, d.D) && attentionTuning(rt).backward === 'subgroup') {
-    const t = attentionTuning(rt);
-    checkStorageBuffers(rt, op, 8 + extra);
+  const t = attentionTuning(rt);
+  if (fastPath(rt, d.D) && t.backward !== 'plain') {
     const src = subgroupSource(d.dtype, dmax, t.sgw, packed);
     const common = { 1: q, 2: k, 3: v, 4: placeholder, 7: dout, ...sgStats };
+    if (t.backward === 'fused' && d.B * d.Hkv >= FUSED_MIN_WORKGROUPS && rt.limits.maxStorageBuffersPerShaderStage >= 9 + extra) {
+      return [
+        stats,
+        rt.kernel({
+          key: { kernel: 'attention_subgroup', variant: `backward_fused_d${dmax}_w${t.sgw}_${pv}`, dtype: d.dtype, constants: { SEGMENTS: seg } },
+          code: src,
+          entryPoint: 'backward_fused',
+          bindings: { ...common, 12: dq, 13: dk, 14: dv },
+          params: params(d, args.accumulate),
+          workgroups: [1, d.Hkv, d.B],
+        }),
+      ];
+    }
+    checkStorageBuffers(rt, op, 8 + extra);
     return [
       stats,
       rt.kernel({

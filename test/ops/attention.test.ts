@@ -95,8 +95,8 @@ describe('attention', () => {
     { B: 2, T: 33, Hq: 4, Hkv: 2, D: 16 },
     { B: 1, T: 130, Hq: 6, Hkv: 1, D: 12, segKind: 'middle' },
     { B: 2, T: 7, Hq: 2, Hkv: 2, D: 64, segKind: 'three' },
-    { B: 1, T: 1, Hq: 1, Hkv: 1, D: 8 },
-    { B: 1, T: 33, Hq: 2, Hkv: 1, D: 100, segKind: 'middle' },
+    { B: 2, T: 1, Hq: 1, Hkv: 1, D: 8 },
+    { B: 2, T: 33, Hq: 2, Hkv: 1, D: 100, segKind: 'middle' },
     { B: 2, T: 33, Hq: 4, Hkv: 2, D: 7, segKind: 'three', tiles: SMALL_TILES },
     { B: 1, T: 7, Hq: 3, Hkv: 3, D: 8, scale: 0.7 },
     { B: 1, T: 130, Hq: 2, Hkv: 2, D: 4 },
@@ -107,7 +107,8 @@ describe('attention', () => {
   }
 
   // The cases above take the subgroup kernels wherever D % 4 == 0 (tiles of 16 queries x 32 keys,
-  // dk/dv workgroups of 16 keys x 32-query steps: T = 1, 7, 33, 130 cut them everywhere). Here the
+  // dk/dv workgroups of 16 keys x 32-query steps: T = 1, 7, 33, 130 cut them everywhere); the
+  // backward is the fused kernel where B * Hkv >= 2, the two subgroup kernels otherwise. Here the
   // same shapes without subgroups (attention.wgsl only), and the plain backward.
   it('subgroups disabled: attention.wgsl forward, T=33 GQA and T=130 segments', async () => {
     const rt = await getRuntime({ subgroups: true });
@@ -125,6 +126,33 @@ describe('attention', () => {
   it('plain backward kernels with the subgroup forward, GQA, segments, T=40', async () => {
     const rt = await getRuntime();
     await withTuning(rt, { backward: 'plain' }, () => check(rt, { B: 2, T: 40, Hq: 4, Hkv: 2, D: 8, segKind: 'three' }));
+  });
+
+  // On lavapipe (a CPU adapter) the default backward is the fused kernel; the two-kernel subgroup
+  // backward, the default on GPUs, is checked here at a shape that cuts its 16-key workgroups and
+  // 32-query steps, with GQA and segments.
+  it('uses the fused backward on this CPU adapter when B * Hkv >= 2', async () => {
+    const rt = await getRuntime();
+    expect(attentionTuning(rt).backward).toBe('fused');
+    // Stats + fused kernel, or stats + dkdv + dq when one workgroup would leave a core idle.
+    const kernels = (B: number, Hkv: number) => {
+      const [T, Hq, D] = [5, 2, 8];
+      const q = rt.tensor([B, T, Hq, D]), kv = rt.tensor([B, T, Hkv, D]), kv2 = rt.tensor([B, T, Hkv, D]);
+      const lse = rt.tensor([B, Hq, T]), delta = rt.tensor(attentionScratchShapes(B, T, Hq).delta);
+      const d = attentionBackward(rt, { dq: q, dk: kv, dv: kv2, dout: q, q, k: kv, v: kv2, out: q, lse, delta });
+      rt.release(d);
+      rt.free(q, kv, kv2, lse, delta);
+      return d.length;
+    };
+    expect(kernels(2, 1)).toBe(2);
+    expect(kernels(1, 2)).toBe(2);
+    expect(kernels(1, 1)).toBe(3);
+    await expectNoGpuErrors(rt);
+  });
+
+  it('two-kernel subgroup backward (dkdv, dq), GQA, segments, T=40', async () => {
+    const rt = await getRuntime();
+    await withTuning(rt, { backward: 'subgroup' }, () => check(rt, { B: 2, T: 40, Hq: 4, Hkv: 2, D: 16, segKind: 'three' }));
   });
 
   it('f16 storage, B=2 T=33 Hq=4 Hkv=2 D=16 seg=middle', async () => {
@@ -149,7 +177,7 @@ describe('attention', () => {
 
   it('accumulate adds into dq, dk, dv', async () => {
     const rt = await getRuntime();
-    const [B, T, Hq, Hkv, D] = [1, 9, 2, 1, 8];
+    const [B, T, Hq, Hkv, D] = [2, 9, 2, 1, 8];
     const q = rand(B * T * Hq * D, 5), k = rand(B * T * Hkv * D, 6), v = rand(B * T * Hkv * D, 7), dout = rand(B * T * Hq * D, 8);
     const tq = rt.upload(q, [B, T, Hq, D]), tk = rt.upload(k, [B, T, Hkv, D]), tv = rt.upload(v, [B, T, Hkv, D]);
     const tdout = rt.upload(dout, [B, T, Hq, D]);
@@ -165,6 +193,12 @@ describe('attention', () => {
     expectClose(await readF32(rt, tdq), want[0], F32.grad, 'dq');
     expectClose(await readF32(rt, tdk), want[1], F32.grad, 'dk');
     expectClose(await readF32(rt, tdv), want[2], F32.grad, 'dv');
+    // Without accumulate the same buffers, holding the sums above, are overwritten: the fused
+    // backward zeroes dq itself before adding into it.
+    rt.once(attentionBackward(rt, { dq: tdq, dk: tdk, dv: tdv, dout: tdout, q: tq, k: tk, v: tv, out: tout, lse: tlse, delta: tdelta }));
+    expectClose(await readF32(rt, tdq), g.dq, F32.grad, 'dq overwritten');
+    expectClose(await readF32(rt, tdk), g.dk, F32.grad, 'dk overwritten');
+    expectClose(await readF32(rt, tdv), g.dv, F32.grad, 'dv overwritten');
     rt.free(tq, tk, tv, tdout, tout, tlse, tdelta, tdq, tdk, tdv);
     await expectNoGpuErrors(rt);
   });
