@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeTopK } from '../../src/distill/topk-file.ts';
-import { pupil, stepLines } from './train-helpers.ts';
+import { Live, pupil, pupilAsync, stepLines } from './train-helpers.ts';
 
 const DATA = ['--data', 'bundled', '--limit', '60', '--seq', '128'];
 const COMMON = [...DATA, '--max-positions', '128', '--batch', '4', '--exact-match', '0', '--sample-tokens', '2', '--log-every', '1', '--eval-every', '0', '--eval-batches', '1', '--quiet',
@@ -50,6 +50,22 @@ describe('pupil distill topk and pupil train --distill-*', () => {
     expect(cfg.distill).toEqual({ teacher: join(teacher, 'checkpoint'), loss: 'forward', alpha: 0.3, beta: 0.5, temperature: 2, topK: 8 });
     expect(JSON.parse(readFileSync(join(tmp, 'offline', 'config.json'), 'utf8')).distill.topk).toBe(file);
   });
+
+  it('an interrupted distillation run resumes with its teacher and the uninterrupted losses', async () => {
+    const flags = [...STUDENT, '--steps', '6', '--save-every', '0', '--distill-teacher', teacher, '--distill-top-k', '8', '--distill-alpha', '0.3'];
+    const [ref, a] = [pupilAsync(['train', ...flags, '--out', join(tmp, 'ref')]), new Live(['train', ...flags, '--out', join(tmp, 'cut')])];
+    await a.waitFor(/^step 2\//m);
+    a.child.kill('SIGINT');
+    expect(await a.exited).toBe(130);
+    const b = await pupilAsync(['train', '--resume', join(tmp, 'cut'), '--log-every', '1']);
+    expect(b.code, b.err).toBe(0);
+    expect(b.out).toMatch(/train loss = 0\.3·CE \+ 0\.7·D/);
+    const r = await ref;
+    expect(r.code, r.err).toBe(0);
+    const expected = stepLines(r.out), got = new Map([...stepLines(a.out), ...stepLines(b.out)]);
+    expect([...got.keys()].sort((x, y) => x - y)).toEqual([1, 2, 3, 4, 5, 6]);
+    for (const [step, loss] of expected) expect(got.get(step), `step ${step}`).toBe(loss);
+  }, 120_000);
 
   it('refuses a sidecar computed with other settings, naming the first example', () => {
     const r = pupil(['train', ...STUDENT, '--mask', 'all-tokens', '--steps', '1', '--distill-topk', file, '--out', join(tmp, 'bad')]);
