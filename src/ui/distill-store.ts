@@ -2,15 +2,10 @@
 // rewritten as records arrive, so a reload, a crash or a cancelled run loses nothing already
 // generated. Pages without IndexedDB (some private modes) keep the sets in memory and say so.
 import { openDB, type IDBPDatabase } from 'idb';
+import type { SyntheticRecord } from '../distill/self-instruct.ts';
 
-/** An Alpaca record with its provenance, as regenerate.ts and self-instruct.ts write them. */
-export interface GeneratedRecord {
-  instruction: string;
-  input: string;
-  output: string;
-  teacher: string;
-  prompt_version: string;
-  generated_at: string;
+/** An Alpaca record with its provenance, as regenerate.ts and self-instruct.ts write them (plus any extra fields of the source record). */
+export interface GeneratedRecord extends SyntheticRecord {
   [field: string]: unknown;
 }
 
