@@ -17,7 +17,7 @@ The tokenizer comes from SOURCE, else --tokenizer, else the byte-level tokenizer
 vocabulary is the byte-level one (${256 + BYTE_SPECIAL_TOKENS.length} tokens, scratch students).
 
 --format safetensors (default): a Hugging Face folder for transformers and Pupil.
---format onnx: a transformers.js folder (onnx/model.onnx, f32, KV cache; llama and qwen2), which
+--format onnx: a transformers.js folder (onnx/model.onnx, f32, KV cache; llama, qwen2, gpt2), which
   @huggingface/transformers and onnxruntime run; weights past 2 GB go to onnx/model.onnx_data.`;
 
 export async function main(argv: string[]): Promise<number> {

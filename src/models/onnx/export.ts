@@ -1,5 +1,6 @@
 // A fine-tuned student as a transformers.js model folder:
-//   onnx/model.onnx            the decoder with its KV cache (decoder.ts), f32 weights inside
+//   onnx/model.onnx            the decoder with its KV cache (decoder.ts, llama.ts, gpt2.ts), f32
+//                              weights inside
 //   onnx/model.onnx_data[_N]   the weights instead, when asked or when they pass ~2 GB (a protobuf
 //                              message cannot exceed 2 GiB); each chunk stays under 2 GB so it fits
 //                              one ArrayBuffer, and transformers.js fetches exactly these names
@@ -12,8 +13,10 @@
 import type { ModelConfig } from '../config.ts';
 import { ExportError, generationConfig, hfConfig, tokenizerFiles, type ExportInput } from '../export.ts';
 import { architectures } from '../registry.ts';
-import { llamaGraph, OnnxExportError } from './decoder.ts';
+import { OnnxExportError } from './decoder.ts';
+import { gpt2Graph } from './gpt2.ts';
 import type { GraphBuilder } from './graph.ts';
+import { llamaGraph } from './llama.ts';
 import { encodeModel } from './proto.ts';
 
 export { OnnxExportError } from './decoder.ts';
@@ -32,7 +35,7 @@ export interface OnnxExportInput extends Omit<ExportInput, 'dtype' | 'maxShardBy
   maxChunkBytes?: number;
 }
 
-const GRAPHS: Record<string, (cfg: ModelConfig, w: ReadonlyMap<string, Float32Array>) => GraphBuilder> = { llama: llamaGraph, qwen2: llamaGraph };
+const GRAPHS: Record<string, (cfg: ModelConfig, w: ReadonlyMap<string, Float32Array>) => GraphBuilder> = { llama: llamaGraph, qwen2: llamaGraph, gpt2: gpt2Graph };
 
 export function exportOnnx(input: OnnxExportInput): Map<string, Uint8Array> {
   const { config } = input;
