@@ -22,6 +22,10 @@ import { matmul } from '../../../src/ops/matmul.ts';
 import { matmulRef } from '../../reference/matmul.ts';
 import { attentionBackward, attentionForward, attentionScratchShapes } from '../../../src/ops/attention.ts';
 import { attentionBackwardRef, attentionForwardRef } from '../../reference/attention.ts';
+import { distillLoss } from '../../../src/ops/distill.ts';
+import { distillBackwardRef, distillRef, teacherTopK } from '../../reference/distill.ts';
+import { topkLogSoftmax } from '../../../src/ops/topk.ts';
+import { topkLogSoftmaxRef } from '../../reference/topk.ts';
 
 export interface Check {
   what: string;
@@ -132,6 +136,47 @@ export const cases: Case[] = [
       return [
         { what: 'loss', maxError: maxAbsDiff(l, crossEntropyRef(x64, targets, V)), tol: 1e-5 },
         { what: 'dlogits', maxError: maxAbsDiff(d, dref), tol: 1e-6 },
+      ];
+    },
+  },
+  {
+    name: 'distillation loss forward+backward (7, 130), top-5, JSD(0.3) at τ 2, an ignored row',
+    async run(rt) {
+      const R = 7, V = 130, K = 5;
+      const x = rand(R * V, 5).map((v) => 4 * v);
+      const targets = Int32Array.from({ length: R }, (_, i) => (i === 4 ? -100 : (i * 41) % V));
+      const counted = targets.filter((t) => t !== -100).length;
+      const { ids, lps } = teacherTopK(R, V, K, rand(R * (K + 1), 6).map((v) => (v + 1) / 2));
+      const o = { V, K, kind: 'jsd' as const, beta: 0.3, alpha: 0.4, temperature: 2 };
+      const tl = rt.upload(x, [R, V]), tt = rt.upload(targets, [R], 'i32'), ti = rt.upload(ids, [R, K], 'i32'), tp = rt.upload(Float32Array.from(lps), [R, K]);
+      const loss = rt.tensor([R]), gs = rt.upload([1 / counted], [1]);
+      rt.once(distillLoss(rt, { logits: tl, targets: tt, teacherIds: ti, teacherLogprobs: tp, rowOffset: 0, losses: loss, gradScale: gs, ...o }));
+      const [l, d] = [await rt.read(loss), await rt.read(tl)];
+      rt.free(tl, tt, ti, tp, loss, gs);
+      const x64 = Float64Array.from(x);
+      const dref = distillBackwardRef(x64, targets, ids, lps, o, Float64Array.from(targets, (t) => (t === -100 ? 0 : 1 / counted)));
+      // As in test/ops/distill.test.ts: f32 log-sum-exps over V and K terms of logits up to 4.
+      return [
+        { what: 'loss', maxError: maxAbsDiff(l, distillRef(x64, targets, ids, lps, o)), tol: 2e-5 },
+        { what: 'dlogits', maxError: maxAbsDiff(d, dref), tol: 2e-6 },
+      ];
+    },
+  },
+  {
+    name: 'top-k log-softmax (7, 1000), K 17, τ 0.5, tied logits',
+    async run(rt) {
+      const R = 7, V = 1000, K = 17;
+      // Rounded to 1/8 so many logits tie: the lower id must come first.
+      const x = rand(R * V, 7).map((v) => Math.round(8 * 4 * v) / 8);
+      const tl = rt.upload(x, [R, V]), ids = rt.tensor([R, K], 'i32'), lp = rt.tensor([R, K]);
+      rt.once(topkLogSoftmax(rt, { ids, logprobs: lp, logits: tl, rowOffset: 0, temperature: 0.5 }));
+      const [gi, gl] = [await rt.read(ids), await rt.read(lp)];
+      rt.free(tl, ids, lp);
+      const ref = topkLogSoftmaxRef(Float64Array.from(x), R, V, K, 0.5);
+      // Ids exactly; log-probs: f32 rounding of z = x/τ (|z| ≤ 8) and a log-sum-exp over 1000 terms.
+      return [
+        { what: 'ids (mismatches)', maxError: Array.from(gi).filter((v, i) => v !== ref.ids[i]).length, tol: 0 },
+        { what: 'logprobs', maxError: maxAbsDiff(gl, ref.logprobs), tol: 1e-5 },
       ];
     },
   },
