@@ -10,8 +10,9 @@
 // dominates the cost: this took 1024³ from ≈12 to ≈35 GFLOP/s. On real GPUs it is a
 // shared-memory-free register-tiled kernel whose a-operand traffic is cut by the same factor.
 //
-// vec4 entry points (nn4, nt4) load 16 bytes per lane where the layout allows: for NT this was
-// ≈3× faster than the strided scalar loads on lavapipe (4 row streams of b per lane otherwise).
+// vec4 entry points (nn4, nt4, tn4) load 16 bytes per lane where the layout allows: for NT this
+// was ≈3× faster than the strided scalar loads on lavapipe (4 row streams of b per lane
+// otherwise), for TN (weight gradients) ≈1.3× at the training shapes.
 //
 // The workgroup is one row of WGX invocations (WGY = 1) so that a subgroup never spans two row
 // blocks; WGX must be a multiple of the subgroup size (or the subgroup the whole workgroup).
@@ -104,7 +105,10 @@ fn strided(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid:
 
 // acc += x.x * b0 + x.y * b1 + x.z * b2 + x.w * b3: one row of a (4 values of k) times 4 rows of b.
 fn step4(acc: vec4f, x: vec4<ST>, b0: vec4f, b1: vec4f, b2: vec4f, b3: vec4f) -> vec4f {
-  let v = vec4f(x);
+  return step4f(acc, vec4f(x), b0, b1, b2, b3);
+}
+
+fn step4f(acc: vec4f, v: vec4f, b0: vec4f, b1: vec4f, b2: vec4f, b3: vec4f) -> vec4f {
   return fma(vec4f(v.x), b0, fma(vec4f(v.y), b1, fma(vec4f(v.z), b2, fma(vec4f(v.w), b3, acc))));
 }
 
@@ -186,4 +190,65 @@ fn nt4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec
     acc[15] = step4(acc[15], subgroupBroadcast(x1, 7u), b0, b1, b2, b3);
   }
   for (var r = 0u; r < TM; r++) { store(wid.z, row + r, col, acc[r]); }
+}
+
+// A 4×4 block of a (4 rows of out at each of 4 values of k, from 4 lanes), transposed so that
+// column r is row r over the 4 values of k, as step4f wants it.
+fn block4(k0: vec4<ST>, k1: vec4<ST>, k2: vec4<ST>, k3: vec4<ST>) -> mat4x4f {
+  return transpose(mat4x4f(vec4f(k0), vec4f(k1), vec4f(k2), vec4f(k3)));
+}
+
+// TN (a stored (K, M), b stored (K, N): the weight gradient dW = dyᵀ·x) with M % 4 == 0 and
+// N % 4 == 0, any K. a is contiguous along m, so a vec4 of a is 4 rows of out at one k: per 4
+// values of k, lane l loads rows 4·(l>>2)..+3 (x0) and 8 + the same (x1) at k0 + (l & 3), i.e.
+// the 16 rows × 4 k block in 16 vec4s over the 8 lanes. Loads and broadcasts per k are those of
+// nn4, and transposing each 4×4 block lets every accumulator take its 4 values of k in one chain
+// of fma (on lavapipe the 16 accumulators do not fit in registers: one fma per accumulator load
+// and store was 1.5× slower). Past the end of K, rows of b are zeroed by a uniform select, so K
+// needs no padding (those loads may run past the binding: WebGPU clamps them, the value is dropped).
+@compute @workgroup_size(WGX)
+fn tn4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u,
+       @builtin(subgroup_invocation_id) sl: u32) {
+  let M4 = p.M / 4u;
+  let N4 = p.N / 4u;
+  let col4 = wid.x * WGX + lid.x;
+  let row4 = wid.y * (TM / 4u);
+  let ka = (sl & 3u);
+  let ra = row4 + ((sl >> 2u) & 1u);
+  let ia0 = wid.z * (p.strideA / 4u) + min(ra, M4 - 1u);
+  let ia1 = wid.z * (p.strideA / 4u) + min(ra + 2u, M4 - 1u);
+  var ib = wid.z * (p.strideB / 4u) + min(col4, N4 - 1u);
+  var acc: array<vec4f, TM>;
+  for (var k0 = 0u; k0 < p.K; k0 += 4u) {
+    let kl = p.K - k0; // ≥ 1: rows k0 + j of b with j ≥ kl are past the end
+    let b0 = vec4f(b4[ib]);
+    let b1 = select(vec4f(), vec4f(b4[ib + N4]), kl > 1u);
+    let b2 = select(vec4f(), vec4f(b4[ib + 2u * N4]), kl > 2u);
+    let b3 = select(vec4f(), vec4f(b4[ib + 3u * N4]), kl > 3u);
+    let k = min(k0 + ka, p.K - 1u) * M4;
+    let x0 = a4[ia0 + k];
+    let x1 = a4[ia1 + k];
+    let t0 = block4(subgroupBroadcast(x0, 0u), subgroupBroadcast(x0, 1u), subgroupBroadcast(x0, 2u), subgroupBroadcast(x0, 3u));
+    acc[0] = step4f(acc[0], t0[0], b0, b1, b2, b3);
+    acc[1] = step4f(acc[1], t0[1], b0, b1, b2, b3);
+    acc[2] = step4f(acc[2], t0[2], b0, b1, b2, b3);
+    acc[3] = step4f(acc[3], t0[3], b0, b1, b2, b3);
+    let t1 = block4(subgroupBroadcast(x0, 4u), subgroupBroadcast(x0, 5u), subgroupBroadcast(x0, 6u), subgroupBroadcast(x0, 7u));
+    acc[4] = step4f(acc[4], t1[0], b0, b1, b2, b3);
+    acc[5] = step4f(acc[5], t1[1], b0, b1, b2, b3);
+    acc[6] = step4f(acc[6], t1[2], b0, b1, b2, b3);
+    acc[7] = step4f(acc[7], t1[3], b0, b1, b2, b3);
+    let t2 = block4(subgroupBroadcast(x1, 0u), subgroupBroadcast(x1, 1u), subgroupBroadcast(x1, 2u), subgroupBroadcast(x1, 3u));
+    acc[8] = step4f(acc[8], t2[0], b0, b1, b2, b3);
+    acc[9] = step4f(acc[9], t2[1], b0, b1, b2, b3);
+    acc[10] = step4f(acc[10], t2[2], b0, b1, b2, b3);
+    acc[11] = step4f(acc[11], t2[3], b0, b1, b2, b3);
+    let t3 = block4(subgroupBroadcast(x1, 4u), subgroupBroadcast(x1, 5u), subgroupBroadcast(x1, 6u), subgroupBroadcast(x1, 7u));
+    acc[12] = step4f(acc[12], t3[0], b0, b1, b2, b3);
+    acc[13] = step4f(acc[13], t3[1], b0, b1, b2, b3);
+    acc[14] = step4f(acc[14], t3[2], b0, b1, b2, b3);
+    acc[15] = step4f(acc[15], t3[3], b0, b1, b2, b3);
+    ib += 4u * N4;
+  }
+  for (var r = 0u; r < TM; r++) { store(wid.z, row4 * 4u + r, col4 * 4u, acc[r]); }
 }

@@ -24,7 +24,7 @@ const TM_SUBGROUP = 16;
 export interface MatmulTuning {
   /** Use matmul_subgroup.wgsl when the device has subgroups of at least 8 lanes. */
   subgroups: boolean;
-  /** Use the vec4 entry point when the layout is NN and K, N are multiples of 4. */
+  /** Use the vec4 entry points where the layout and sizes allow (nn4, nt4, tn4; see matmul()). */
   vec4: boolean;
   /** Workgroup width of the subgroup kernel (a multiple of the subgroup size). */
   subgroupWgx: number;
@@ -130,11 +130,13 @@ export function matmul(rt: Runtime, args: MatmulArgs): Dispatch[] {
 
   const t = matmulTuning(rt);
   const sg = t.subgroups;
-  // vec4 entry points: NN needs K and N multiples of 4; NT (subgroup kernel only) needs K.
+  // vec4 entry points: NN needs K and N multiples of 4; NT (subgroup kernel only) needs K; TN
+  // (subgroup kernel only, the weight gradients) needs M and N, since a and b are read along them.
   const nn4 = t.vec4 && !transA && !transB && K % 4 === 0 && N % 4 === 0;
   const nt4 = t.vec4 && sg && !transA && transB && K % 4 === 0;
-  const vec4 = nn4 || nt4;
-  const entry = nn4 ? 'nn4' : nt4 ? 'nt4' : 'strided';
+  const tn4 = t.vec4 && sg && transA && !transB && M % 4 === 0 && N % 4 === 0;
+  const vec4 = nn4 || nt4 || tn4;
+  const entry = nn4 ? 'nn4' : nt4 ? 'nt4' : tn4 ? 'tn4' : 'strided';
   const tm = sg ? TM_SUBGROUP : TM_PLAIN;
   const wgx = sg ? t.subgroupWgx : t.wgx;
   const wgy = sg ? 1 : t.wgy;

@@ -22,7 +22,7 @@ const roundF16 = (x: Float32Array) => fromF16(toF16(x));
  * [-1, 1], so the error is a few ulps per term: atol 1e-6·K. f16 out adds one f16 rounding of
  * the result (relative 2^-11 ≈ 4.9e-4): rtol 1e-3.
  */
-async function check(rt: Runtime, c: Case, seed = 1): Promise<void> {
+async function check(rt: Runtime, c: Case, seed = 1): Promise<string> {
   const { M, N, K, Z = 1, transA = false, transB = false, broadcastB = false, alpha = 1 } = c;
   const dtype = c.dtype ?? 'f32', outDtype = c.outDtype ?? 'f32';
   const batched = c.Z !== undefined;
@@ -35,12 +35,14 @@ async function check(rt: Runtime, c: Case, seed = 1): Promise<void> {
   const tb = rt.upload(b, batched && !broadcastB ? [Z, ...bShape] : bShape, dtype, 'b');
   const tbias = bias ? rt.upload(bias, [N], outDtype, 'bias') : undefined;
   const tout = init ? rt.upload(init, batched ? [Z, M, N] : [M, N], outDtype, 'out') : rt.tensor(batched ? [Z, M, N] : [M, N], outDtype, 'out');
-  rt.once(matmul(rt, { out: tout, a: ta, b: tb, bias: tbias, transA, transB, accumulate: c.accumulate, alpha }));
+  const d = matmul(rt, { out: tout, a: ta, b: tb, bias: tbias, transA, transB, accumulate: c.accumulate, alpha });
+  rt.once(d);
   const f16ify = (x?: Float32Array) => (x && outDtype === 'f16' ? roundF16(x) : x);
   const want = matmulRef(f64(a), f64(b), { M, N, K, Z, transA, transB, broadcastB, alpha, bias: f64s(f16ify(bias)), init: f64s(f16ify(init)) });
   const tol = outDtype === 'f16' ? { atol: 1e-6 * K + 1e-3, rtol: 1e-3 } : { atol: 1e-6 * K, rtol: 1e-6 };
   expectClose(await readF32(rt, tout), want, tol, `matmul ${JSON.stringify(c)}`);
   rt.free(ta, tb, tout, ...(tbias ? [tbias] : []));
+  return d[0].label;
 }
 
 const f64s = (x?: Float32Array) => (x ? f64(x) : undefined);
@@ -68,6 +70,24 @@ async function epilogues(rt: Runtime): Promise<void> {
   await expectNoGpuErrors(rt);
 }
 
+// TN with M and N multiples of 4 (the weight gradients) takes the subgroup kernel's tn4 entry
+// point: tiles cut by the edges (M = 4, 36, 132 are not multiples of 16; N = 4, 20 not of 32),
+// K = 1, 7, 33, 130 (not multiples of 4: the k tail), batched with a broadcast b, epilogues.
+const TN4: Case[] = [
+  { M: 4, N: 4, K: 1 }, { M: 8, N: 12, K: 7 }, { M: 36, N: 20, K: 33 }, { M: 132, N: 8, K: 130 },
+  { M: 16, N: 64, K: 64, accumulate: true, alpha: -0.5, bias: true },
+  { M: 12, N: 8, K: 9, Z: 3 }, { M: 20, N: 36, K: 6, Z: 2, broadcastB: true, accumulate: true },
+];
+
+async function tn4Cases(rt: Runtime, extra: Partial<Case> = {}): Promise<void> {
+  const sg = matmulTuning(rt).subgroups;
+  for (const c of TN4) {
+    const label = await check(rt, { ...c, ...extra, transA: true });
+    expect(label).toBe(sg ? `matmul_subgroup.tn4.out_${extra.outDtype ?? 'f32'}` : `matmul.strided.out_${extra.outDtype ?? 'f32'}`);
+  }
+  await expectNoGpuErrors(rt);
+}
+
 describe('matmul', () => {
   it('uses the subgroup kernel when the device has subgroups (lavapipe: 8 lanes)', async () => {
     const rt = await getRuntime();
@@ -80,6 +100,13 @@ describe('matmul', () => {
     const rt = await getRuntime({ subgroups: true }); // disables subgroups
     expect(matmulTuning(rt).subgroups).toBe(false);
     await layoutsAndShapes(rt);
+  });
+  it('TN vec4 path (tn4) at awkward shapes, f32 and f16, and the plain kernel on the same cases', async () => {
+    const rt = await getRuntime();
+    await tn4Cases(rt);
+    for (const outDtype of ['f32', 'f16'] as const) await tn4Cases(rt, { dtype: 'f16', outDtype });
+    await tn4Cases(await getRuntime({ subgroups: true }));
+    await tn4Cases(await getRuntime({ f16: true }));
   });
   it('bias, accumulate, alpha, batched, broadcast b (subgroup kernel)', async () => epilogues(await getRuntime()));
   it('bias, accumulate, alpha, batched, broadcast b (plain kernel)', async () => epilogues(await getRuntime({ subgroups: true })));
