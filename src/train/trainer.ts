@@ -25,7 +25,6 @@
 import type { Batch } from '../data/batch.ts';
 import type { TemplateMessage } from '../data/template.ts';
 import type { GenerateEvent, GenerateOptions, GenerateResult } from '../generate/index.ts';
-import { GpuCausalLM } from '../generate/index.ts';
 import type { Runtime } from '../gpu/runtime.ts';
 import { exportHuggingFace, type ExportDtype } from '../models/export.ts';
 import { ParamLayout, ParamStore } from '../models/params.ts';
@@ -33,7 +32,8 @@ import { warmupStepsFromRatio, type ScheduleConfig } from '../optim/schedule.ts'
 import { decodeCheckpoint, encodeCheckpoint } from './checkpoint.ts';
 import { resolveRunConfig, RunConfigError, type RunConfig, type RunConfigInput } from './config.ts';
 import { batchOptions, loadRunData, StepBatches, stepsPerEpoch, totalSteps, validationBatches, type DataLoader, type RunData } from './data.ts';
-import { chat, exactMatchEval, samples, validationLoss, type ChatContext } from './evaluate.ts';
+import { ChatModels } from './chat-models.ts';
+import { exactMatchEval, samples, validationLoss } from './evaluate.ts';
 import { prepareDistill, type DistillSetup } from './distill-setup.ts';
 import { checkPlan, planMemory, type MemoryPlan } from './memory.ts';
 import type { StepMetrics } from './metrics.ts';
@@ -100,10 +100,8 @@ export class Trainer {
   private distill?: DistillSetup;
   private batches!: StepBatches;
   private valBatches: Batch[] = [];
-  private model?: GpuCausalLM;
+  private chatModels?: ChatModels;
   /** The student before training, for side-by-side chat: built on first use, never trained. */
-  private initial?: Promise<{ store: ParamStore; model: GpuCausalLM }>;
-  private modelLock: Promise<void> = Promise.resolve();
   private created = 0;
   private step = 0;
   private tokensSeen = 0;
@@ -259,6 +257,10 @@ export class Trainer {
       this.store.load(this.student.weights);
     }
     this.student.weights.clear(); // the GPU holds them now; checkpoints read them back
+    this.chatModels = new ChatModels({
+      rt, config: cfg, tokenizer: this.student.tokenizer, renderer: this.data.renderer, store: () => this.store,
+      loadInitial: async () => (await loadStudent(c.student, { loadPretrained: this.env.loadPretrained })).weights,
+    });
     this.batches = new StepBatches(this.data.train, batchOptions(c, this.data.padId), c.train.accumulation, epoch, position);
     this.valBatches = validationBatches(this.data.validation, c, this.data.padId, c.eval.batches);
     this.unsubscribeLost = rt.onLost((e) => {
@@ -407,7 +409,7 @@ export class Trainer {
     const val = await validationLoss(this.trainStep!, this.valBatches);
     const e: EvalEvent = { type: 'eval', step, ...(val ? { valLoss: val.loss, perplexity: val.perplexity, ...(val.accuracy !== undefined ? { valAccuracy: val.accuracy } : {}) } : {}) };
     let shown: { prompt: string; text: string }[] = [];
-    await this.withModel(async (ctx) => {
+    await this.chatModels!.with(async (ctx) => {
       if (this.data.heldOut.length) {
         const r = await exactMatchEval(ctx, this.data.heldOut, c.eval.maxNewTokens);
         e.exactMatch = { rate: r.rate, correct: r.correct, total: r.total, families: r.families };
@@ -472,86 +474,15 @@ export class Trainer {
     };
   }
 
-  /** One generation at a time on the shared KV-cache model (built on first use). */
-  private withModel<T>(fn: (ctx: ChatContext) => Promise<T>, which: 'current' | 'initial' = 'current'): Promise<T> {
-    const run = this.modelLock.then(async () => {
-      const maxLength = Math.min(this.student.config.maxPositions, 2048);
-      let model: GpuCausalLM;
-      if (which === 'initial') {
-        model = (await this.initialModel(maxLength)).model;
-      } else {
-        this.model ??= new GpuCausalLM(this.env.rt, this.student.config, this.store!, { maxLength });
-        model = this.model;
-      }
-      return fn({ model, renderer: this.data.renderer, tokenizer: this.student.tokenizer });
-    });
-    this.modelLock = run.then(() => undefined, () => undefined);
-    return run;
-  }
-
-  // Loaded again rather than kept from init: a resumed run never had the initial weights, and
-  // keeping a CPU copy of every run's student for a chat that may never ask would double its memory.
-  // Loading is deterministic (a scratch student's init seed, a pretrained student's files).
-  private initialModel(maxLength: number): Promise<{ store: ParamStore; model: GpuCausalLM }> {
-    this.initial ??= (async () => {
-      const student = await loadStudent(this.config.student, { loadPretrained: this.env.loadPretrained });
-      if (!this.store) throw new TrainerError('the trainer was destroyed');
-      const store = new ParamStore(this.env.rt, this.store.layout);
-      try {
-        store.load(student.weights);
-        student.weights.clear();
-        return { store, model: new GpuCausalLM(this.env.rt, this.student.config, store, { maxLength }) };
-      } catch (e) {
-        store.destroy();
-        throw e;
-      }
-    })();
-    // A failed load (picked files gone after a reload) may succeed on a later try.
-    this.initial.catch(() => (this.initial = undefined));
-    return this.initial;
-  }
-
   /**
    * Streams a reply to `messages` (rendered through the run's chat template) from the current
    * weights, or with `model: 'initial'` from the student as it was before training (loaded again on
    * first use); usable during training (it runs between the GPU work of steps). Greedy by default.
    */
   generate(messages: readonly TemplateMessage[], options: Omit<GenerateOptions, 'tokenizer'> & { model?: 'current' | 'initial' } = {}): AsyncIterable<GenerateEvent> & { result: Promise<GenerateResult> } {
-    if (!this.store) throw new TrainerError('the trainer has no model (creation failed or it was destroyed)');
+    if (!this.store || !this.chatModels) throw new TrainerError('the trainer has no model (creation failed or it was destroyed)');
     const { model: which = 'current', ...opts } = options;
-    let resolve!: (r: GenerateResult) => void, reject!: (e: unknown) => void;
-    const result = new Promise<GenerateResult>((res, rej) => ((resolve = res), (reject = rej)));
-    result.catch(() => {});
-    const self = this;
-    async function* stream(): AsyncGenerator<GenerateEvent> {
-      const queue: (GenerateEvent | null)[] = [];
-      let wake: (() => void) | undefined;
-      let failed: unknown;
-      const done = self.withModel(async (ctx) => {
-        const g = chat(ctx, messages, opts);
-        for await (const ev of g) {
-          queue.push(ev);
-          wake?.();
-        }
-        resolve(await g.result);
-      }, which).catch((e) => {
-        failed = e;
-        reject(e);
-      }).finally(() => {
-        queue.push(null);
-        wake?.();
-      });
-      for (;;) {
-        if (!queue.length) await new Promise<void>((r) => (wake = r));
-        wake = undefined;
-        const ev = queue.shift();
-        if (ev === null) break;
-        if (ev) yield ev;
-      }
-      await done;
-      if (failed) throw failed;
-    }
-    return { result, [Symbol.asyncIterator]: () => stream() };
+    return this.chatModels.generate(messages, opts, which);
   }
 
   /** The current weights as a Hugging Face folder (file name → bytes). */
@@ -564,17 +495,11 @@ export class Trainer {
   /** Frees the GPU buffers. The trainer is unusable afterwards. */
   destroy(): void {
     this.unsubscribeLost?.();
-    this.model?.destroy();
-    const initial = this.initial;
-    this.initial = undefined;
-    void initial?.then((m) => {
-      m.model.destroy();
-      m.store.destroy();
-    }, () => {});
+    this.chatModels?.destroy();
     this.trainStep?.destroy();
     this.distill?.destroy();
     this.store?.destroy();
-    this.model = undefined;
+    this.chatModels = undefined;
     this.trainStep = undefined;
     this.store = undefined;
   }
