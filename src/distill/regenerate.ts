@@ -44,7 +44,12 @@ export interface RegenerateOptions {
   signal?: AbortSignal;
   /** Source lines of the examples, when they did not come one per line from line 1. */
   lines?: readonly number[];
-  system?: string;
+  /**
+   * The system turn for records without their own `system` field: default the versioned response
+   * prompt (it asks a general assistant for short, direct answers); null for none, e.g. for a
+   * teacher trained on this data's own prompt format (a Pupil checkpoint).
+   */
+  system?: string | null;
   promptVersion?: string;
   options?: TeacherOptions;
   now?: () => Date;
@@ -59,7 +64,8 @@ export interface RegenerateResult<T extends AlpacaLike> {
   progress: RegenerateProgress;
 }
 
-export const REGENERATE_PROMPT_VERSION = `regenerate-v1/${SELF_INSTRUCT_PROMPT_V1.version}`;
+/** With the default system prompt; `regenerate-v2` alone without one, `regenerate-v2/system` with the record's or the caller's own. */
+export const REGENERATE_PROMPT_VERSION = `regenerate-v2/${SELF_INSTRUCT_PROMPT_V1.version}`;
 
 export async function regenerateResponses<T extends AlpacaLike>(
   teacher: Teacher,
@@ -68,8 +74,8 @@ export async function regenerateResponses<T extends AlpacaLike>(
 ): Promise<RegenerateResult<T>> {
   const { signal } = opts;
   const now = opts.now ?? (() => new Date());
-  const system = opts.system ?? SELF_INSTRUCT_PROMPT_V1.responseSystem;
-  const promptVersion = opts.promptVersion ?? REGENERATE_PROMPT_VERSION;
+  const fallbackSystem = opts.system === undefined ? SELF_INSTRUCT_PROMPT_V1.responseSystem : (opts.system ?? undefined);
+  const versionFor = (own: boolean) => opts.promptVersion ?? (own || (opts.system !== undefined && opts.system !== null) ? 'regenerate-v2/system' : fallbackSystem ? REGENERATE_PROMPT_VERSION : 'regenerate-v2');
   const progress: RegenerateProgress = { done: 0, total: examples.length, failed: 0, promptTokens: 0, completionTokens: 0 };
   const results: (Regenerated<T> | undefined)[] = new Array(examples.length);
   const failures: RegenerateFailure[] = [];
@@ -81,6 +87,10 @@ export async function regenerateResponses<T extends AlpacaLike>(
     try {
       if (typeof ex.instruction !== 'string' || !ex.instruction.trim()) throw new Error('no instruction');
       const input = typeof ex.input === 'string' ? ex.input : '';
+      // A record's own system prompt is part of what the student is trained on: the teacher gets it too.
+      const own = typeof ex.system === 'string' && ex.system.trim() !== '';
+      const system = own ? (ex.system as string) : fallbackSystem;
+      const promptVersion = versionFor(own);
       const r = await teacher.generate(responseMessages(ex.instruction, input, system), { ...opts.options, signal });
       if (r.usage) {
         progress.promptTokens += r.usage.promptTokens;

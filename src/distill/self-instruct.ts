@@ -3,6 +3,7 @@
 // ones that pass cheap filters and are not too close (ROUGE-L) to anything in the pool, then ask it
 // to answer each kept instruction. Records carry their provenance so a dataset says how it was made.
 
+import { alpacaUserContent } from '../data/read/formats.ts';
 import { Rng } from '../data/synthetic/prng.ts';
 import { RougePool } from './rouge.ts';
 import type { Teacher, TeacherMessage, TeacherOptions, TeacherReply } from './teacher.ts';
@@ -25,7 +26,8 @@ export interface SyntheticRecord {
 
 /** Versioned so a dataset names the exact prompt it was made with; change the text, bump the id. */
 export const SELF_INSTRUCT_PROMPT_V1 = {
-  version: 'self-instruct-v1',
+  // v2: the task reaches the teacher as our dataset reader renders it (input after a blank line).
+  version: 'self-instruct-v2',
   instructions: (examples: { instruction: string; input: string }[], n: number): string =>
     [
       `You are helping to build a training set of varied tasks for a small assistant model.`,
@@ -61,8 +63,13 @@ function oneLine(s: string): string {
 }
 
 /** The chat a teacher answers an instruction from (shared with regenerateResponses). */
+/**
+ * The conversation a teacher answers for a task: exactly the user turn our dataset reader makes of
+ * the record (so the teacher sees the prompt the student will be trained on), after an optional
+ * system turn.
+ */
 export function responseMessages(instruction: string, input: string, system?: string): TeacherMessage[] {
-  const user = input.trim() ? `${instruction.trim()}\n\nInput:\n${input.trim()}` : instruction.trim();
+  const user = alpacaUserContent(instruction.trim(), input.trim());
   const msgs: TeacherMessage[] = [];
   if (system) msgs.push({ role: 'system', content: system });
   msgs.push({ role: 'user', content: user });

@@ -245,6 +245,8 @@ export class PupilDistill extends LitElement {
         let saving = Promise.resolve();
         const r = await regenerateResponses(teacher, todo, {
           concurrency: made.concurrency, signal: ac.signal, options,
+          // A saved run answers in the prompt format it was trained on: no system turn added.
+          ...(choice.kind === 'run' ? { system: null } : {}),
           onProgress: (p) => this.progress({ done: p.done, total: p.total, kept: p.done - p.failed, rejected: p.failed, tokens: p.completionTokens }),
           onRecord: (rec) => {
             arrived.push({ ...rec } as GeneratedRecord);

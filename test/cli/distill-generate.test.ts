@@ -81,7 +81,7 @@ describe('pupil distill regenerate', () => {
     const recs = lines(out);
     expect(recs.map((x) => x.instruction).sort()).toEqual([...TASKS].sort());
     for (const x of recs) {
-      expect(x).toMatchObject({ teacher: `pupil:${ckpt}`, prompt_version: 'regenerate-v1/self-instruct-v1' });
+      expect(x).toMatchObject({ teacher: `pupil:${ckpt}`, prompt_version: 'regenerate-v2' });
       expect(Date.parse(x.generated_at)).toBeGreaterThan(0);
       expect(x.output.length).toBeGreaterThan(0);
     }
@@ -180,7 +180,7 @@ describe('pupil distill self-instruct', () => {
       const a = lines(out);
       expect(a.length).toBe(3);
       for (const x of a) {
-        expect(x).toMatchObject({ teacher: `openai:${stub.url} model=stub`, prompt_version: 'self-instruct-v1', input: '' });
+        expect(x).toMatchObject({ teacher: `openai:${stub.url} model=stub`, prompt_version: 'self-instruct-v2', input: '' });
         expect(x.output).toMatch(/^Answer to: /);
       }
       const second = await run([...base, '--count', '6']);

@@ -144,7 +144,7 @@ describe('selfInstruct', () => {
       ['Suggest a catchy name for a new coffee shop.', ''],
     ]);
     for (const r of records) {
-      expect(r.output).toBe(`Answer: ${r.input ? `${r.instruction}\n\nInput:\n${r.input}` : r.instruction}`);
+      expect(r.output).toBe(`Answer: ${r.input ? `${r.instruction}\n\n${r.input}` : r.instruction}`);
       expect(r).toMatchObject({ teacher: 'fake:deterministic', prompt_version: SELF_INSTRUCT_PROMPT_V1.version, generated_at: '2025-01-02T03:04:05.000Z' });
     }
     expect(summary).toMatchObject({ stopped: 'target', kept: 3, target: 3, teacherCalls: 4, rounds: 1, promptTokens: 130, completionTokens: 55 });
@@ -251,9 +251,9 @@ describe('regenerateResponses', () => {
     expect(res.records.map((r) => r.id)).toEqual(['a', 'b', 'f']);
     expect(res.records[0]).toEqual({
       instruction: 'Name a primary colour.', input: '', output: 'Answer: Name a primary colour.', task: 'colours', id: 'a',
-      teacher: 'fake:deterministic', prompt_version: 'regenerate-v1/self-instruct-v1', generated_at: '2025-01-02T03:04:05.000Z',
+      teacher: 'fake:deterministic', prompt_version: 'regenerate-v2/self-instruct-v2', generated_at: '2025-01-02T03:04:05.000Z',
     });
-    expect(res.records[1].output).toBe('Answer: Reverse the word.\n\nInput:\nstressed');
+    expect(res.records[1].output).toBe('Answer: Reverse the word.\n\nstressed');
     expect(res.records[2].input).toBe('');
     expect(res.failures.map((f) => [f.index, f.line])).toEqual([[2, 5], [3, 6], [4, 7]]);
     expect(res.failures[0].message).toMatch(/exploded/);
@@ -265,6 +265,20 @@ describe('regenerateResponses', () => {
     // Default lines are 1-based JSONL positions.
     const again = await regenerateResponses(new FakeTeacher([], failing), data);
     expect(again.failures.map((f) => f.line)).toEqual([3, 4, 5]);
+  });
+
+  it("the teacher sees the reader's user turn; a record's own system turn, the default one, or none", async () => {
+    const seen: TeacherMessage[][] = [];
+    const t: Teacher = { name: 'spy', generate: async (m) => (seen.push(m), { text: 'ok', finishReason: 'stop' }) };
+    const recs = [{ instruction: 'Reverse the word.', input: 'stressed' }, { instruction: 'Be terse.', system: 'You are a pirate.' }];
+    const withDefault = await regenerateResponses(t, recs, { concurrency: 1 });
+    expect(seen[0]).toEqual([{ role: 'system', content: SELF_INSTRUCT_PROMPT_V1.responseSystem }, { role: 'user', content: 'Reverse the word.\n\nstressed' }]);
+    expect(seen[1]).toEqual([{ role: 'system', content: 'You are a pirate.' }, { role: 'user', content: 'Be terse.' }]);
+    expect(withDefault.records.map((r) => r.prompt_version)).toEqual(['regenerate-v2/self-instruct-v2', 'regenerate-v2/system']);
+    const none = await regenerateResponses(t, recs, { concurrency: 1, system: null });
+    expect(seen[2]).toEqual([{ role: 'user', content: 'Reverse the word.\n\nstressed' }]);
+    expect(seen[3][0]).toEqual({ role: 'system', content: 'You are a pirate.' });
+    expect(none.records.map((r) => r.prompt_version)).toEqual(['regenerate-v2', 'regenerate-v2/system']);
   });
 
   it('stops early on abort and says so', async () => {

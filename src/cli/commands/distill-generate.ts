@@ -60,6 +60,9 @@ Keeps each record's instruction and input and has the teacher write a new respon
   --data FILE             the dataset (JSONL, JSON, CSV/TSV, Parquet; Alpaca, chat, ShareGPT)
   --out FILE.jsonl        where the records go (appended)
   --limit N               only the first N records of --data
+  --system TEXT|none      the system turn for records without their own (default: none for a
+                          --teacher, which answers in the format it was trained on; otherwise a
+                          versioned prompt asking for short, direct answers)
 
 ${TEACHER_HELP}`;
 
@@ -431,7 +434,7 @@ export function selfInstructMain(argv: string[]): Promise<number> {
 }
 
 export function regenerateMain(argv: string[]): Promise<number> {
-  const p = parse<{ data?: string; limit?: string }>('regenerate', REGENERATE_USAGE, argv, { data: { type: 'string' }, limit: { type: 'string' } });
+  const p = parse<{ data?: string; limit?: string; system?: string }>('regenerate', REGENERATE_USAGE, argv, { data: { type: 'string' }, limit: { type: 'string' }, system: { type: 'string' } });
   if (p.code !== undefined) return Promise.resolve(p.code);
   const v = p.values;
   return guarded('regenerate', REGENERATE_USAGE, async () => {
@@ -474,6 +477,7 @@ export function regenerateMain(argv: string[]): Promise<number> {
     try {
       result = await regenerateResponses(teacher, todo.map((t) => t.task), {
         concurrency: s.concurrency, options: s.options, signal: stop.signal, lines: todo.map((t) => t.line),
+        ...(v.system !== undefined ? { system: v.system === 'none' ? null : v.system } : v.teacher ? { system: null } : {}),
         onRecord: (r) => out.append(r),
         onProgress: (pr) => progress.update(already + pr.done),
       });

@@ -107,10 +107,15 @@ export function alpacaExample(
   if (isBlank(output)) return reject(source, 'empty-response', `field "${names.output}" is empty`, names.output);
   const messages: Message[] = [];
   if (system !== undefined) messages.push({ role: 'system', content: system });
-  messages.push({ role: 'user', content: isBlank(input) ? instruction : `${instruction}\n\n${input}` });
+  messages.push({ role: 'user', content: alpacaUserContent(instruction, input) });
   messages.push({ role: 'assistant', content: output });
   const alpaca = system === undefined ? { instruction, input, output } : { instruction, input, output, system };
   return withMeta({ kind: 'chat', messages, alpaca, source }, meta);
+}
+
+/** The user turn an Alpaca record becomes: the instruction, then the input after a blank line. */
+export function alpacaUserContent(instruction: string, input: string): string {
+  return isBlank(input) ? instruction : `${instruction}\n\n${input}`;
 }
 
 export function completionExample(
