@@ -74,14 +74,36 @@ function status(runDir: string): string | undefined {
   }
 }
 
-/** Trains into runDir unless it is done; resumes it if it was interrupted. Returns seconds spent. */
-function train(runDir: string, name: string, flags: string[]): number {
-  const t0 = performance.now();
+/** Trains into runDir unless it is done; resumes it if it was interrupted. */
+function train(runDir: string, name: string, flags: string[]): void {
   const s = status(runDir);
   if (s === 'done') console.log(`\n${name}: done already (${runDir})`);
   else if (s && existsSync(join(runDir, 'checkpoint'))) pupil(['train', '--resume', runDir]);
   else pupil(['train', '--name', name, '--out', runDir, ...flags]);
-  return (performance.now() - t0) / 1000;
+}
+
+/** Training seconds from the run's metrics (the sum over its parts when it was resumed). */
+function trainSeconds(runDir: string): number {
+  let total = 0, last = 0;
+  for (const m of readMetricsJsonl(join(runDir, 'metrics.jsonl'))) {
+    if (m.type !== 'step' || m.time === undefined) continue;
+    if (m.time < last) total += last; // a resumed part restarts its clock
+    last = m.time;
+  }
+  return total + last;
+}
+
+/** `pupil eval` of a finished run, kept next to it (experiment-eval.json) so a re-run reuses it. */
+function evaluate(runDir: string): EvalJson {
+  const file = join(runDir, 'experiment-eval.json');
+  const key = JSON.stringify({ heldOut: config.heldOut, eval: config.eval, step: (JSON.parse(readFileSync(join(runDir, 'run.json'), 'utf8')) as { step?: number }).step });
+  if (existsSync(file)) {
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as { key: string; report: EvalJson };
+    if (saved.key === key) return saved.report;
+  }
+  const report = JSON.parse(pupil(['eval', '--checkpoint', runDir, '--data', heldOut, ...config.eval, '--json'], { capture: true })) as EvalJson;
+  writeFileSync(file, JSON.stringify({ key, report }, null, 2) + '\n');
+  return report;
 }
 
 // The students' prompts: the first `prompts` records of the bundled training file.
@@ -93,13 +115,10 @@ if (!existsSync(original)) {
 }
 
 const teacherDir = join(out, 'teacher');
-const seconds: Record<string, number> = {};
-seconds.teacher = train(teacherDir, 'distill-teacher', [...config.teacher, '--validation-data', heldOut]);
+train(teacherDir, 'distill-teacher', [...config.teacher, '--validation-data', heldOut]);
 
 const teacherData = join(out, 'data/teacher.jsonl');
-const t0 = performance.now();
 pupil(['distill', 'regenerate', '--teacher', teacherDir, '--data', original, '--out', teacherData, ...config.regenerate]);
-seconds.regenerate = (performance.now() - t0) / 1000;
 
 const students: Omit<Row, 'step'>[] = [
   { name: 'sft', description: 'SFT on the original data', run: join(out, 'student-sft'), trainedOn: original },
@@ -108,13 +127,13 @@ const students: Omit<Row, 'step'>[] = [
 ];
 for (const s of students) {
   const extra = s.name === 'sft+kd' ? ['--distill-teacher', teacherDir, ...config.distill] : [];
-  seconds[s.name] = train(s.run, `distill-student-${s.name}`, [...config.student, '--data', s.trainedOn, '--validation-data', heldOut, ...extra]);
+  train(s.run, `distill-student-${s.name}`, [...config.student, '--data', s.trainedOn, '--validation-data', heldOut, ...extra]);
 }
 
 const rows: Row[] = [];
 for (const r of [{ name: 'teacher', description: 'teacher (larger, all training data)', run: teacherDir, trainedOn: 'bundled' }, ...students]) {
-  const report = JSON.parse(pupil(['eval', '--checkpoint', r.run, '--data', heldOut, ...config.eval, '--json'], { capture: true })) as EvalJson;
-  rows.push({ ...r, step: report.step, validationLoss: report.validation?.loss, perplexity: report.validation?.perplexity, exactMatch: report.exactMatch && { correct: report.exactMatch.correct, total: report.exactMatch.total, rate: report.exactMatch.rate }, seconds: seconds[r.name === 'teacher' ? 'teacher' : r.name] });
+  const report = evaluate(r.run);
+  rows.push({ ...r, step: report.step, validationLoss: report.validation?.loss, perplexity: report.validation?.perplexity, exactMatch: report.exactMatch && { correct: report.exactMatch.correct, total: report.exactMatch.total, rate: report.exactMatch.rate }, seconds: trainSeconds(r.run) });
 }
 
 // Held-out validation loss during training, from each run's metrics.
@@ -134,7 +153,11 @@ const table = [
   '| --- | --- | ---: | ---: | ---: | ---: | ---: |',
   ...rows.map((r) => `| ${r.description} | ${r.name === 'teacher' ? 'bundled train (all)' : rel(r.trainedOn)} | ${r.step ?? ''} | ${r.validationLoss?.toFixed(3) ?? 'n/a'} | ${r.perplexity?.toFixed(2) ?? 'n/a'} | ${pct(r.exactMatch)} | ${r.seconds !== undefined ? `${Math.round(r.seconds)} s` : ''} |`),
 ].join('\n');
-writeFileSync(join(resultsDir, 'distill.json'), JSON.stringify({ date: new Date().toISOString(), config: rel(configPath), regenerateSeconds: seconds.regenerate, rows: rows.map((r) => ({ ...r, run: rel(r.run), trainedOn: rel(r.trainedOn) })) }, null, 2) + '\n');
-writeFileSync(join(resultsDir, 'distill.md'), `# Distillation experiment\n\nConfig: \`${rel(configPath)}\`. Held-out: \`${config.heldOut}\`.\n\n${table}\n\n![held-out validation loss](distill.svg)\n`);
+// How good the teacher-written data is: its exact match against the bundled answers.
+const written = readFileSync(teacherData, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as { output: string; answer?: string });
+const teacherDataCorrect = written.filter((x) => x.answer !== undefined && x.output.trim() === x.answer.trim()).length;
+writeFileSync(join(resultsDir, 'distill.json'), JSON.stringify({ date: new Date().toISOString(), config: rel(configPath), teacherData: { records: written.length, correct: teacherDataCorrect }, rows: rows.map((r) => ({ ...r, run: rel(r.run), trainedOn: rel(r.trainedOn) })) }, null, 2) + '\n');
+const dataNote = `The teacher's responses to the ${written.length} training prompts match the bundled answers exactly for ${teacherDataCorrect} (${((100 * teacherDataCorrect) / Math.max(1, written.length)).toFixed(1)}%).`;
+writeFileSync(join(resultsDir, 'distill.md'), `# Distillation experiment\n\nConfig: \`${rel(configPath)}\`. Held-out: \`${config.heldOut}\`. ${dataNote}\n\n${table}\n\n![held-out validation loss](distill.svg)\n`);
 writeFileSync(join(resultsDir, 'distill.svg'), lineChartSvg({ lines: curves, title: 'held-out validation loss (cross-entropy)', yLabel: 'validation loss' }));
-console.log(`\n${table}\n\nwritten: experiments/results/distill.{json,md,svg}`);
+console.log(`\n${table}\n\n${dataNote}\nwritten: experiments/results/distill.{json,md,svg}`);
