@@ -88,3 +88,44 @@ fn swiglu_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) n
   dgate[i] = select(dg, dgate[i] + dg, acc);
   dup[i] = select(du, dup[i] + du, acc);
 }
+
+// vec4 variants of the SwiGLU kernels for n % 4 == 0 (every real MLP width): one invocation per
+// four values. Software rasterizers (lavapipe, SwiftShader) load storage per lane, so a vec4 load
+// costs about what a scalar one does.
+@group(0) @binding(9) var<storage, read_write> out4: array<vec4f>;    // (N, F/4)
+@group(0) @binding(10) var<storage, read> dout4: array<vec4f>;        // (N, F/4)
+@group(0) @binding(11) var<storage, read> gate4: array<vec4f>;        // (N, F/4)
+@group(0) @binding(12) var<storage, read> up4: array<vec4f>;          // (N, F/4)
+@group(0) @binding(13) var<storage, read_write> dgate4: array<vec4f>; // (N, F/4)
+@group(0) @binding(14) var<storage, read_write> dup4: array<vec4f>;   // (N, F/4)
+
+fn sigmoid4(g: vec4f) -> vec4f {
+  let e = exp(-abs(g));
+  return select(e, vec4f(1.0), g >= vec4f(0.0)) / (1.0 + e);
+}
+
+@compute @workgroup_size(WG)
+fn swiglu_forward4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = index(wid, nwg, lid);
+  if (i >= p.n) { return; }
+  let g = gate4[i];
+  out4[i] = g * sigmoid4(g) * up4[i];
+}
+
+@compute @workgroup_size(WG)
+fn swiglu_backward4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = index(wid, nwg, lid);
+  if (i >= p.n) { return; }
+  let g = gate4[i];
+  let s = sigmoid4(g);
+  let d = dout4[i];
+  let dg = d * up4[i] * s * (1.0 + g * (1.0 - s));
+  let du = d * g * s;
+  if (p.accumulate != 0u) {
+    dgate4[i] += dg;
+    dup4[i] += du;
+  } else {
+    dgate4[i] = dg;
+    dup4[i] = du;
+  }
+}

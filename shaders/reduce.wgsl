@@ -1,11 +1,13 @@
 // Deterministic reductions of a flat f32 array of n elements, in two dispatches:
 //
-//   partial_sum / partial_sumsq   G workgroups (G <= 65535, fixed by n alone). Workgroup g,
-//                                 invocation l adds elements i = g*WG + l + k*G*WG (a grid-stride
-//                                 loop, so n may exceed G*WG, e.g. a whole model's gradients),
-//                                 then a fixed tree adds the WG values: partials[g].
-//   finish_sum                    one workgroup adds the G partials the same way:
-//                                 out[out_index] = sum (or += sum when accumulate != 0).
+//   partial_sum / partial_sumsq   G·WG invocations (G <= 64, fixed by n alone). Invocation
+//                                 t = g*WG + l adds elements i = t + k*G*WG (a grid-stride loop,
+//                                 so n may exceed G*WG, e.g. a whole model's gradients) and
+//                                 writes its own partials[t]. No workgroup tree here: on lavapipe
+//                                 each barrier round costs tens of microseconds per workgroup,
+//                                 which made a 17 MB gradient norm ten times slower than memory.
+//   finish_sum                    one workgroup adds the G·WG partials (strided loop, then a
+//                                 fixed tree): out[out_index] = sum (or += sum when accumulate != 0).
 //   finish_norm                   one workgroup: out[0] = sqrt(sum of squares), the L2 norm, and
 //                                 out[1] = min(1, max_norm / (norm + 1e-6)), the clip scale
 //                                 (1 when max_norm <= 0: no clipping; 0 when the norm is not
@@ -25,7 +27,7 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> inp: array<f32>;              // (n)
-@group(0) @binding(2) var<storage, read_write> partials: array<f32>;   // (G)
+@group(0) @binding(2) var<storage, read_write> partials: array<f32>;   // (G·WG)
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;        // (k) or (2) for the norm
 
 var<workgroup> sh: array<f32, WG>;
@@ -42,15 +44,14 @@ fn block_sum(lid: u32, v: f32) -> f32 {
 }
 
 fn partial(wid: vec3u, nwg: vec3u, lid: u32, square: bool) {
-  let g = wid.x;   // G <= 65535: a 1D grid
+  let t = wid.x * WG + lid;   // G <= 64: a 1D grid
   let stride = nwg.x * WG;
   var acc = 0.0;
-  for (var i = g * WG + lid; i < p.n; i += stride) {
+  for (var i = t; i < p.n; i += stride) {
     let x = inp[i];
     acc += select(x, x * x, square);
   }
-  let total = block_sum(lid, acc);
-  if (lid == 0u) { partials[g] = total; }
+  partials[t] = acc;
 }
 
 @compute @workgroup_size(WG)

@@ -12,11 +12,16 @@
 // The grid may be 2D when it needs more than 65535 workgroups: index = wid.x + wid.y * nwg.x.
 
 override WG: u32 = 256;
+// D/2 and H as pipeline constants rather than uniforms: the divisions in `locate` then compile to
+// multiply-shifts. lavapipe runs a runtime integer division one lane at a time, and three per
+// pair made this kernel ten times slower than its memory traffic.
+override HALF: u32 = 32u;
+override HEADS: u32 = 1u;
 
 struct Params {
   pairs: u32,   // B · T · H · D/2
-  H: u32,
-  half: u32,    // D/2
+  H: u32,       // unused: HEADS
+  half: u32,    // unused: HALF
   sign: f32,    // +1 forward, -1 backward
   P: u32,       // rows of the table (positions 0 .. P-1)
   nan: u32,     // 0x7fc00000: a NaN's bits (WGSL forbids a NaN constant)
@@ -35,16 +40,16 @@ fn rotation(pos: i32, i: u32) -> vec2f {
     let nan = bitcast<f32>(p.nan);
     return vec2f(nan, nan);
   }
-  let cs = table[u32(pos) * p.half + i];
+  let cs = table[u32(pos) * HALF + i];
   return vec2f(cs.x, p.sign * cs.y);
 }
 
 // Element offset of the first value of pair `k`, and the pair's (token, frequency index).
 fn locate(k: u32) -> vec3u {
-  let i = k % p.half;
-  let bth = k / p.half;              // (b · T + t) · H + h
-  let base = bth * (2u * p.half) + i;
-  return vec3u(base, bth / p.H, i);
+  let i = k % HALF;
+  let bth = k / HALF;                // (b · T + t) · H + h
+  let base = bth * (2u * HALF) + i;
+  return vec3u(base, bth / HEADS, i);
 }
 
 @compute @workgroup_size(WG)
@@ -54,9 +59,9 @@ fn rope(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let l = locate(k);
   let cs = rotation(positions[l.y], l.z);
   let x1 = inp[l.x];
-  let x2 = inp[l.x + p.half];
+  let x2 = inp[l.x + HALF];
   out[l.x] = x1 * cs.x - x2 * cs.y;
-  out[l.x + p.half] = x2 * cs.x + x1 * cs.y;
+  out[l.x + HALF] = x2 * cs.x + x1 * cs.y;
 }
 
 @compute @workgroup_size(WG)
@@ -66,7 +71,7 @@ fn rope_inplace(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
   let l = locate(k);
   let cs = rotation(positions[l.y], l.z);
   let x1 = x[l.x];
-  let x2 = x[l.x + p.half];
+  let x2 = x[l.x + HALF];
   x[l.x] = x1 * cs.x - x2 * cs.y;
-  x[l.x + p.half] = x2 * cs.x + x1 * cs.y;
+  x[l.x + HALF] = x2 * cs.x + x1 * cs.y;
 }

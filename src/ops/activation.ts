@@ -67,6 +67,7 @@ export function swigluForward(
   },
 ): Dispatch[] {
   const n = check(rt, 'swigluForward', 1, ['out', 'gate', 'up'], [a.out, a.gate, a.up]);
+  if (n % 4 === 0) return kernel(rt, 'swiglu_forward4', n / 4, false, { 9: a.out, 11: a.gate, 12: a.up });
   return kernel(rt, 'swiglu_forward', n, false, { 1: a.out, 5: a.gate, 6: a.up });
 }
 
@@ -83,5 +84,6 @@ export function swigluBackward(
   },
 ): Dispatch[] {
   const n = check(rt, 'swigluBackward', 2, ['dgate', 'dup', 'dout', 'gate', 'up'], [a.dgate, a.dup, a.dout, a.gate, a.up]);
+  if (n % 4 === 0) return kernel(rt, 'swiglu_backward4', n / 4, a.accumulate, { 13: a.dgate, 14: a.dup, 10: a.dout, 11: a.gate, 12: a.up });
   return kernel(rt, 'swiglu_backward', n, a.accumulate, { 7: a.dgate, 8: a.dup, 4: a.dout, 5: a.gate, 6: a.up });
 }

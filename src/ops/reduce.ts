@@ -13,15 +13,19 @@ import { ceilDiv, expectBindable, expectDType, expectRank } from './check.ts';
 
 const WG = 256;
 /**
- * Upper bound on the partial sums. Fixed (not taken from the adapter) so the summation order,
- * hence the result, depends on n alone. 1024 workgroups of 256 fill any current GPU; beyond
- * 1024 * 256 elements each invocation loops over several.
+ * Upper bound on the partial-sum workgroups. Fixed (not taken from the adapter) so the summation
+ * order, hence the result, depends on n alone. 64 workgroups of 256 keep lavapipe's two threads
+ * and any current GPU's memory busy; beyond 64 * 256 elements each invocation loops over several.
  */
-const MAX_PARTIALS = 1024;
+const MAX_GROUPS = 64;
 
-/** Shape of the `partials` scratch for reducing n elements: (G). */
+function groups(n: number): number {
+  return Math.max(1, Math.min(MAX_GROUPS, ceilDiv(n, WG)));
+}
+
+/** Shape of the `partials` scratch for reducing n elements: (G), one per partial invocation. */
 export function partialsShape(n: number): [number] {
-  return [Math.max(1, Math.min(MAX_PARTIALS, ceilDiv(n, WG)))];
+  return [groups(n) * WG];
 }
 
 export interface SumArgs {
@@ -109,7 +113,7 @@ function partialDispatch(rt: Runtime, entry: string, inp: Tensor, partials: Tens
     entryPoint: entry,
     bindings: { 1: inp, 2: partials },
     params: [['u32', n], ['u32', 0], ['u32', 0], ['f32', 0]],
-    workgroups: [G],
+    workgroups: [G / WG],
   });
 }
 

@@ -60,7 +60,7 @@ function rope(rt: Runtime, op: string, sign: 1 | -1, outName: string, inName: st
   const params: Param[] = [['u32', pairs], ['u32', H], ['u32', D / 2], ['f32', sign], ['u32', P], ['u32', 0x7fc00000]];
   return [
     rt.kernel({
-      key: { kernel: 'rope', variant: inPlace ? 'rope_inplace' : 'rope', dtype: 'f32', constants: { WG } },
+      key: { kernel: 'rope', variant: inPlace ? 'rope_inplace' : 'rope', dtype: 'f32', constants: { WG, HALF: D / 2, HEADS: H } },
       code,
       entryPoint: inPlace ? 'rope_inplace' : 'rope',
       bindings: inPlace ? { 4: out, 3: positions, 5: table } : { 1: out, 2: inp, 3: positions, 5: table },

@@ -60,6 +60,10 @@ describe('activation', () => {
       await checkActivation(await getRuntime(), kind, 5, 13, 99, true);
     });
   }
+  // n % 4 == 0 takes the vec4 SwiGLU kernels (130 × 768 above overwrites; this one accumulates).
+  it('swiglu vec4 backward accumulates with accumulate: true', async () => {
+    await checkActivation(await getRuntime(), 'swiglu', 5, 12, 98, true);
+  });
 
   it('reference backward matches finite differences', () => {
     const x = f64(rand(40, 1, -5, 5)), y = f64(rand(40, 2, -2, 2)), g = f64(rand(40, 3));

@@ -6,10 +6,11 @@ import { expectClose, expectNoGpuErrors, getRuntime, rand, readF32 } from '../he
 import type { Runtime } from '../../src/gpu/runtime.ts';
 import type { Tensor } from '../../src/gpu/tensor.ts';
 
-// f32 summation: each invocation adds ceil(n / (G·256)) values in a row, then two trees of depth
-// 8 and ≤ 10 add the rest, so the rounding error is at most (loop + 18) · 2^-24 · Σ|x|. The
+// f32 summation: each of the T = partialsShape(n) invocations adds ceil(n / T) values in a row, the
+// finishing workgroup's invocations add T / 256 partials each, then a tree of depth 8 adds the
+// rest, so the rounding error is at most (ceil(n / T) + T / 256 + 8) · 2^-24 · Σ|x|. The
 // reference sums the same f32 inputs in f64, so that bound is the whole difference.
-const sumTol = (x: Float32Array) => ({ atol: (Math.ceil(x.length / (partialsShape(x.length)[0] * 256)) + 18) * 2 ** -24 * sumAbsRef(f64(x)) });
+const sumTol = (x: Float32Array) => { const T = partialsShape(x.length)[0]; return { atol: (Math.ceil(x.length / T) + T / 256 + 8) * 2 ** -24 * sumAbsRef(f64(x)) }; };
 
 async function run(rt: Runtime, f: typeof sum, inp: Tensor, extra: { accumulate?: boolean; outIndex?: number; out?: Tensor } = {}): Promise<Float32Array> {
   const n = inp.shape.reduce((a, b) => a * b, 1);
@@ -45,13 +46,13 @@ async function norm(rt: Runtime, g: Float32Array, maxNorm: number): Promise<Floa
 }
 
 describe('reduce', () => {
-  // 1_300_007 > 1024 workgroups · 256: every invocation loops five times (grid-stride).
+  // 1_300_007 > 64 workgroups · 256: every invocation loops 80 times (grid-stride).
   for (const n of [1, 33, 100_003, 1_300_007]) it(`sum and sumSquares at n=${n}`, () => checkReduce(n, n));
 
-  it('partials: at most 1024, so the final pass is one workgroup and the grid is 1D', () => {
-    expect(partialsShape(1)).toEqual([1]);
-    expect(partialsShape(257)).toEqual([2]);
-    expect(partialsShape(500_000_000)).toEqual([1024]);
+  it('partials: one per invocation of at most 64 workgroups, fixed by n alone', () => {
+    expect(partialsShape(1)).toEqual([256]);
+    expect(partialsShape(257)).toEqual([512]);
+    expect(partialsShape(500_000_000)).toEqual([64 * 256]);
   });
 
   it('accumulate and outIndex', async () => {
@@ -116,7 +117,7 @@ describe('reduce', () => {
     const inp = rt.tensor([1000], 'f32', 'inp'), out = rt.tensor([1], 'f32', 'out'), out2 = rt.tensor([2], 'f32', 'out2');
     const small = rt.tensor([3], 'f32', 'small'), partials = rt.tensor(partialsShape(1000), 'f32', 'partials');
     const ints = rt.tensor([1000], 'i32', 'ints');
-    expect(() => sum(rt, { out, inp, partials: small })).toThrow(/sum: partials \(small\) has shape \(3\), needs at least \(4\) = partialsShape\(1000\)/);
+    expect(() => sum(rt, { out, inp, partials: small })).toThrow(/sum: partials \(small\) has shape \(3\), needs at least \(1024\) = partialsShape\(1000\)/);
     expect(() => sum(rt, { out, inp: ints, partials })).toThrow(/sum: inp \(ints\) has dtype i32, expected f32/);
     expect(() => sumSquares(rt, { out, inp, partials, outIndex: 1 })).toThrow(/sumSquares: outIndex 1 is outside out \(out\) of 1 elements/);
     expect(() => gradNorm(rt, { out, grads: inp, partials, maxNorm: 1 })).toThrow(/gradNorm: out \(out\) has 1 elements, needs 2/);
