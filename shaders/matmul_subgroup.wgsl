@@ -2,10 +2,10 @@
 // Same contract, Params and bindings as matmul.wgsl (the variant without subgroups); read that
 // file first. Needs subgroups of at least 8 invocations.
 //
-// Why subgroups: each invocation owns TM = 16 rows × 4 columns of the output. The 16 rows are
-// the same for every invocation of the subgroup, so instead of every invocation loading all 16
-// values of a for each k, lane l loads rows l and l + 8 and the others get them with
-// subgroupBroadcast (a register shuffle). Loads per k drop from 16 + 4 to 2 + 4 for 64 FMAs.
+// Why subgroups: each invocation owns TM = 16 rows (TMV = 24 in nn4, nt4) × 4 columns of the
+// output. The 16 rows are the same for every invocation of the subgroup, so instead of every
+// invocation loading all 16 values of a for each k, lane l loads rows l and l + 8 (and l + 16)
+// and the others get them with subgroupBroadcast (a register shuffle). Loads per k drop from 16 + 4 to 2 + 4 for 64 FMAs.
 // On lavapipe (LLVM, 8-wide SIMD, one invocation per lane) every divergent load is a gather and
 // dominates the cost: this took 1024³ from ≈12 to ≈35 GFLOP/s. On real GPUs it is a
 // shared-memory-free register-tiled kernel whose a-operand traffic is cut by the same factor.
@@ -26,6 +26,10 @@ alias OT = f32;
 
 override WGX: u32 = 8;
 const TM: u32 = 16;
+// Rows per invocation of nn4 and nt4: 24 (3 loads of a per lane) rather than 16 was 1.1-1.2×
+// faster on lavapipe at the training shapes, since each vec4 load of b then feeds 24 rows; 32
+// gained little more and compiled 4× slower, 8 rows × 8 columns (twice the b loads) was 1.5× slower.
+const TMV: u32 = 24;
 
 struct Params {
   M: u32,
@@ -119,11 +123,12 @@ fn nn4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec
   let K4 = p.K / 4u;
   let N4 = p.N / 4u;
   let col4 = wid.x * WGX + lid.x;
-  let row = wid.y * TM;
+  let row = wid.y * TMV;
   let ia0 = wid.z * (p.strideA / 4u) + min(row + (sl & 7u), p.M - 1u) * K4;
   let ia1 = wid.z * (p.strideA / 4u) + min(row + 8u + (sl & 7u), p.M - 1u) * K4;
+  let ia2 = wid.z * (p.strideA / 4u) + min(row + 16u + (sl & 7u), p.M - 1u) * K4;
   var ib = wid.z * (p.strideB / 4u) + min(col4, N4 - 1u);
-  var acc: array<vec4f, TM>;
+  var acc: array<vec4f, TMV>;
   for (var k4 = 0u; k4 < K4; k4++) {
     let b0 = vec4f(b4[ib]);
     let b1 = vec4f(b4[ib + N4]);
@@ -131,6 +136,7 @@ fn nn4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec
     let b3 = vec4f(b4[ib + 3u * N4]);
     let x0 = a4[ia0 + k4];
     let x1 = a4[ia1 + k4];
+    let x2 = a4[ia2 + k4];
     acc[0] = step4(acc[0], subgroupBroadcast(x0, 0u), b0, b1, b2, b3);
     acc[1] = step4(acc[1], subgroupBroadcast(x0, 1u), b0, b1, b2, b3);
     acc[2] = step4(acc[2], subgroupBroadcast(x0, 2u), b0, b1, b2, b3);
@@ -147,9 +153,17 @@ fn nn4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec
     acc[13] = step4(acc[13], subgroupBroadcast(x1, 5u), b0, b1, b2, b3);
     acc[14] = step4(acc[14], subgroupBroadcast(x1, 6u), b0, b1, b2, b3);
     acc[15] = step4(acc[15], subgroupBroadcast(x1, 7u), b0, b1, b2, b3);
+    acc[16] = step4(acc[16], subgroupBroadcast(x2, 0u), b0, b1, b2, b3);
+    acc[17] = step4(acc[17], subgroupBroadcast(x2, 1u), b0, b1, b2, b3);
+    acc[18] = step4(acc[18], subgroupBroadcast(x2, 2u), b0, b1, b2, b3);
+    acc[19] = step4(acc[19], subgroupBroadcast(x2, 3u), b0, b1, b2, b3);
+    acc[20] = step4(acc[20], subgroupBroadcast(x2, 4u), b0, b1, b2, b3);
+    acc[21] = step4(acc[21], subgroupBroadcast(x2, 5u), b0, b1, b2, b3);
+    acc[22] = step4(acc[22], subgroupBroadcast(x2, 6u), b0, b1, b2, b3);
+    acc[23] = step4(acc[23], subgroupBroadcast(x2, 7u), b0, b1, b2, b3);
     ib += 4u * N4;
   }
-  for (var r = 0u; r < TM; r++) { store(wid.z, row + r, col4 * 4u, acc[r]); }
+  for (var r = 0u; r < TMV; r++) { store(wid.z, row + r, col4 * 4u, acc[r]); }
 }
 
 // NT with K % 4 == 0 (any N): vec4 loads along k for both a and b. Each lane reads 4 rows of b
@@ -159,11 +173,12 @@ fn nt4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec
        @builtin(subgroup_invocation_id) sl: u32) {
   let K4 = p.K / 4u;
   let col = (wid.x * WGX + lid.x) * 4u;
-  let row = wid.y * TM;
+  let row = wid.y * TMV;
   let ia0 = wid.z * (p.strideA / 4u) + min(row + (sl & 7u), p.M - 1u) * K4;
   let ia1 = wid.z * (p.strideA / 4u) + min(row + 8u + (sl & 7u), p.M - 1u) * K4;
+  let ia2 = wid.z * (p.strideA / 4u) + min(row + 16u + (sl & 7u), p.M - 1u) * K4;
   let ib = vec4u(wid.z * (p.strideB / 4u)) + min(vec4u(col) + vec4u(0u, 1u, 2u, 3u), vec4u(p.N - 1u)) * K4;
-  var acc: array<vec4f, TM>;
+  var acc: array<vec4f, TMV>;
   for (var k4 = 0u; k4 < K4; k4++) {
     let t = transpose(mat4x4f(vec4f(b4[ib.x + k4]), vec4f(b4[ib.y + k4]), vec4f(b4[ib.z + k4]), vec4f(b4[ib.w + k4])));
     let b0 = t[0];
@@ -172,6 +187,7 @@ fn nt4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec
     let b3 = t[3];
     let x0 = a4[ia0 + k4];
     let x1 = a4[ia1 + k4];
+    let x2 = a4[ia2 + k4];
     acc[0] = step4(acc[0], subgroupBroadcast(x0, 0u), b0, b1, b2, b3);
     acc[1] = step4(acc[1], subgroupBroadcast(x0, 1u), b0, b1, b2, b3);
     acc[2] = step4(acc[2], subgroupBroadcast(x0, 2u), b0, b1, b2, b3);
@@ -188,8 +204,16 @@ fn nt4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec
     acc[13] = step4(acc[13], subgroupBroadcast(x1, 5u), b0, b1, b2, b3);
     acc[14] = step4(acc[14], subgroupBroadcast(x1, 6u), b0, b1, b2, b3);
     acc[15] = step4(acc[15], subgroupBroadcast(x1, 7u), b0, b1, b2, b3);
+    acc[16] = step4(acc[16], subgroupBroadcast(x2, 0u), b0, b1, b2, b3);
+    acc[17] = step4(acc[17], subgroupBroadcast(x2, 1u), b0, b1, b2, b3);
+    acc[18] = step4(acc[18], subgroupBroadcast(x2, 2u), b0, b1, b2, b3);
+    acc[19] = step4(acc[19], subgroupBroadcast(x2, 3u), b0, b1, b2, b3);
+    acc[20] = step4(acc[20], subgroupBroadcast(x2, 4u), b0, b1, b2, b3);
+    acc[21] = step4(acc[21], subgroupBroadcast(x2, 5u), b0, b1, b2, b3);
+    acc[22] = step4(acc[22], subgroupBroadcast(x2, 6u), b0, b1, b2, b3);
+    acc[23] = step4(acc[23], subgroupBroadcast(x2, 7u), b0, b1, b2, b3);
   }
-  for (var r = 0u; r < TM; r++) { store(wid.z, row + r, col, acc[r]); }
+  for (var r = 0u; r < TMV; r++) { store(wid.z, row + r, col, acc[r]); }
 }
 
 // A 4×4 block of a (4 rows of out at each of 4 values of k, from 4 lanes), transposed so that

@@ -13,6 +13,7 @@ import { ceilDiv, expectDType, expectRank } from './check.ts';
 /** Rows of out per invocation in each shader (their `const TM`). */
 const TM_PLAIN = 8;
 const TM_SUBGROUP = 16;
+const TM_SUBGROUP_VEC4 = 24; // nn4 and nt4 of the subgroup shader (its `const TMV`)
 
 /**
  * Per-adapter choices. Defaults, measured on lavapipe (2 cores, AVX2 8-wide lanes) at 1024³:
@@ -137,7 +138,7 @@ export function matmul(rt: Runtime, args: MatmulArgs): Dispatch[] {
   const tn4 = t.vec4 && sg && transA && !transB && M % 4 === 0 && N % 4 === 0;
   const vec4 = nn4 || nt4 || tn4;
   const entry = nn4 ? 'nn4' : nt4 ? 'nt4' : tn4 ? 'tn4' : 'strided';
-  const tm = sg ? TM_SUBGROUP : TM_PLAIN;
+  const tm = !sg ? TM_PLAIN : nn4 || nt4 ? TM_SUBGROUP_VEC4 : TM_SUBGROUP;
   const wgx = sg ? t.subgroupWgx : t.wgx;
   const wgy = sg ? 1 : t.wgy;
   const workgroups: [number, number, number] = [ceilDiv(N, 4 * wgx), ceilDiv(M, tm * wgy), Z];

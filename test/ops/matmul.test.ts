@@ -88,6 +88,22 @@ async function tn4Cases(rt: Runtime, extra: Partial<Case> = {}): Promise<void> {
   await expectNoGpuErrors(rt);
 }
 
+// NN and NT with K (and N for NN) multiples of 4 take nn4 / nt4, whose tiles are 24 rows × 32
+// columns: M = 20, 52, 70 cut the row tiles in each of the three 8-row groups a lane loads.
+const NX4: Case[] = [
+  { M: 20, N: 36, K: 8 }, { M: 52, N: 8, K: 20 }, { M: 70, N: 44, K: 12, accumulate: true, alpha: -0.5, bias: true },
+  { M: 30, N: 12, K: 4, Z: 3 }, { M: 26, N: 4, K: 16, Z: 2, broadcastB: true },
+];
+
+async function nx4Cases(rt: Runtime): Promise<void> {
+  const sg = matmulTuning(rt).subgroups;
+  for (const c of NX4) {
+    expect(await check(rt, c)).toBe(`${sg ? 'matmul_subgroup' : 'matmul'}.nn4.out_f32`);
+    expect(await check(rt, { ...c, N: c.N + 1, transB: true })).toBe(`${sg ? 'matmul_subgroup.nt4' : 'matmul.strided'}.out_f32`);
+  }
+  await expectNoGpuErrors(rt);
+}
+
 describe('matmul', () => {
   it('uses the subgroup kernel when the device has subgroups (lavapipe: 8 lanes)', async () => {
     const rt = await getRuntime();
@@ -101,6 +117,8 @@ describe('matmul', () => {
     expect(matmulTuning(rt).subgroups).toBe(false);
     await layoutsAndShapes(rt);
   });
+  it('NN and NT vec4 paths (nn4, nt4) with tiles cut by the edges', async () => nx4Cases(await getRuntime()));
+
   it('TN vec4 path (tn4) at awkward shapes, f32 and f16, and the plain kernel on the same cases', async () => {
     const rt = await getRuntime();
     await tn4Cases(rt);
