@@ -30,6 +30,9 @@ const TM: u32 = 16;
 // faster on lavapipe at the training shapes, since each vec4 load of b then feeds 24 rows; 32
 // gained little more and compiled 4× slower, 8 rows × 8 columns (twice the b loads) was 1.5× slower.
 const TMV: u32 = 24;
+// Small M (a decode step's single row, a bias gradient's ones row) would waste the third block:
+// the op turns it off below 17 rows, and the lanes then own 16 rows as in the other entry points.
+override THIRD: bool = true;
 
 struct Params {
   M: u32,
@@ -123,7 +126,8 @@ fn nn4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec
   let K4 = p.K / 4u;
   let N4 = p.N / 4u;
   let col4 = wid.x * WGX + lid.x;
-  let row = wid.y * TMV;
+  let rows = select(TM, TMV, THIRD);
+  let row = wid.y * rows;
   let ia0 = wid.z * (p.strideA / 4u) + min(row + (sl & 7u), p.M - 1u) * K4;
   let ia1 = wid.z * (p.strideA / 4u) + min(row + 8u + (sl & 7u), p.M - 1u) * K4;
   let ia2 = wid.z * (p.strideA / 4u) + min(row + 16u + (sl & 7u), p.M - 1u) * K4;
@@ -136,7 +140,6 @@ fn nn4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec
     let b3 = vec4f(b4[ib + 3u * N4]);
     let x0 = a4[ia0 + k4];
     let x1 = a4[ia1 + k4];
-    let x2 = a4[ia2 + k4];
     acc[0] = step4(acc[0], subgroupBroadcast(x0, 0u), b0, b1, b2, b3);
     acc[1] = step4(acc[1], subgroupBroadcast(x0, 1u), b0, b1, b2, b3);
     acc[2] = step4(acc[2], subgroupBroadcast(x0, 2u), b0, b1, b2, b3);
@@ -153,17 +156,20 @@ fn nn4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec
     acc[13] = step4(acc[13], subgroupBroadcast(x1, 5u), b0, b1, b2, b3);
     acc[14] = step4(acc[14], subgroupBroadcast(x1, 6u), b0, b1, b2, b3);
     acc[15] = step4(acc[15], subgroupBroadcast(x1, 7u), b0, b1, b2, b3);
-    acc[16] = step4(acc[16], subgroupBroadcast(x2, 0u), b0, b1, b2, b3);
-    acc[17] = step4(acc[17], subgroupBroadcast(x2, 1u), b0, b1, b2, b3);
-    acc[18] = step4(acc[18], subgroupBroadcast(x2, 2u), b0, b1, b2, b3);
-    acc[19] = step4(acc[19], subgroupBroadcast(x2, 3u), b0, b1, b2, b3);
-    acc[20] = step4(acc[20], subgroupBroadcast(x2, 4u), b0, b1, b2, b3);
-    acc[21] = step4(acc[21], subgroupBroadcast(x2, 5u), b0, b1, b2, b3);
-    acc[22] = step4(acc[22], subgroupBroadcast(x2, 6u), b0, b1, b2, b3);
-    acc[23] = step4(acc[23], subgroupBroadcast(x2, 7u), b0, b1, b2, b3);
+    if (THIRD) {
+      let x2 = a4[ia2 + k4];
+      acc[16] = step4(acc[16], subgroupBroadcast(x2, 0u), b0, b1, b2, b3);
+      acc[17] = step4(acc[17], subgroupBroadcast(x2, 1u), b0, b1, b2, b3);
+      acc[18] = step4(acc[18], subgroupBroadcast(x2, 2u), b0, b1, b2, b3);
+      acc[19] = step4(acc[19], subgroupBroadcast(x2, 3u), b0, b1, b2, b3);
+      acc[20] = step4(acc[20], subgroupBroadcast(x2, 4u), b0, b1, b2, b3);
+      acc[21] = step4(acc[21], subgroupBroadcast(x2, 5u), b0, b1, b2, b3);
+      acc[22] = step4(acc[22], subgroupBroadcast(x2, 6u), b0, b1, b2, b3);
+      acc[23] = step4(acc[23], subgroupBroadcast(x2, 7u), b0, b1, b2, b3);
+    }
     ib += 4u * N4;
   }
-  for (var r = 0u; r < TMV; r++) { store(wid.z, row + r, col4 * 4u, acc[r]); }
+  for (var r = 0u; r < rows; r++) { store(wid.z, row + r, col4 * 4u, acc[r]); }
 }
 
 // NT with K % 4 == 0 (any N): vec4 loads along k for both a and b. Each lane reads 4 rows of b
@@ -173,7 +179,8 @@ fn nt4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec
        @builtin(subgroup_invocation_id) sl: u32) {
   let K4 = p.K / 4u;
   let col = (wid.x * WGX + lid.x) * 4u;
-  let row = wid.y * TMV;
+  let rows = select(TM, TMV, THIRD);
+  let row = wid.y * rows;
   let ia0 = wid.z * (p.strideA / 4u) + min(row + (sl & 7u), p.M - 1u) * K4;
   let ia1 = wid.z * (p.strideA / 4u) + min(row + 8u + (sl & 7u), p.M - 1u) * K4;
   let ia2 = wid.z * (p.strideA / 4u) + min(row + 16u + (sl & 7u), p.M - 1u) * K4;
@@ -187,7 +194,6 @@ fn nt4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec
     let b3 = t[3];
     let x0 = a4[ia0 + k4];
     let x1 = a4[ia1 + k4];
-    let x2 = a4[ia2 + k4];
     acc[0] = step4(acc[0], subgroupBroadcast(x0, 0u), b0, b1, b2, b3);
     acc[1] = step4(acc[1], subgroupBroadcast(x0, 1u), b0, b1, b2, b3);
     acc[2] = step4(acc[2], subgroupBroadcast(x0, 2u), b0, b1, b2, b3);
@@ -204,16 +210,19 @@ fn nt4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec
     acc[13] = step4(acc[13], subgroupBroadcast(x1, 5u), b0, b1, b2, b3);
     acc[14] = step4(acc[14], subgroupBroadcast(x1, 6u), b0, b1, b2, b3);
     acc[15] = step4(acc[15], subgroupBroadcast(x1, 7u), b0, b1, b2, b3);
-    acc[16] = step4(acc[16], subgroupBroadcast(x2, 0u), b0, b1, b2, b3);
-    acc[17] = step4(acc[17], subgroupBroadcast(x2, 1u), b0, b1, b2, b3);
-    acc[18] = step4(acc[18], subgroupBroadcast(x2, 2u), b0, b1, b2, b3);
-    acc[19] = step4(acc[19], subgroupBroadcast(x2, 3u), b0, b1, b2, b3);
-    acc[20] = step4(acc[20], subgroupBroadcast(x2, 4u), b0, b1, b2, b3);
-    acc[21] = step4(acc[21], subgroupBroadcast(x2, 5u), b0, b1, b2, b3);
-    acc[22] = step4(acc[22], subgroupBroadcast(x2, 6u), b0, b1, b2, b3);
-    acc[23] = step4(acc[23], subgroupBroadcast(x2, 7u), b0, b1, b2, b3);
+    if (THIRD) {
+      let x2 = a4[ia2 + k4];
+      acc[16] = step4(acc[16], subgroupBroadcast(x2, 0u), b0, b1, b2, b3);
+      acc[17] = step4(acc[17], subgroupBroadcast(x2, 1u), b0, b1, b2, b3);
+      acc[18] = step4(acc[18], subgroupBroadcast(x2, 2u), b0, b1, b2, b3);
+      acc[19] = step4(acc[19], subgroupBroadcast(x2, 3u), b0, b1, b2, b3);
+      acc[20] = step4(acc[20], subgroupBroadcast(x2, 4u), b0, b1, b2, b3);
+      acc[21] = step4(acc[21], subgroupBroadcast(x2, 5u), b0, b1, b2, b3);
+      acc[22] = step4(acc[22], subgroupBroadcast(x2, 6u), b0, b1, b2, b3);
+      acc[23] = step4(acc[23], subgroupBroadcast(x2, 7u), b0, b1, b2, b3);
+    }
   }
-  for (var r = 0u; r < TMV; r++) { store(wid.z, row + r, col, acc[r]); }
+  for (var r = 0u; r < rows; r++) { store(wid.z, row + r, col, acc[r]); }
 }
 
 // A 4×4 block of a (4 rows of out at each of 4 values of k, from 4 lanes), transposed so that
