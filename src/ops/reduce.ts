@@ -19,8 +19,9 @@ const WG = 256;
  */
 const MAX_GROUPS = 64;
 
+/** At least 4 elements per invocation, so the scratch stays well under n (a quarter, plus one workgroup). */
 function groups(n: number): number {
-  return Math.max(1, Math.min(MAX_GROUPS, ceilDiv(n, WG)));
+  return Math.max(1, Math.min(MAX_GROUPS, ceilDiv(n, 4 * WG)));
 }
 
 /** Shape of the `partials` scratch for reducing n elements: (G), one per partial invocation. */

@@ -49,9 +49,11 @@ describe('reduce', () => {
   // 1_300_007 > 64 workgroups · 256: every invocation loops 80 times (grid-stride).
   for (const n of [1, 33, 100_003, 1_300_007]) it(`sum and sumSquares at n=${n}`, () => checkReduce(n, n));
 
-  it('partials: one per invocation of at most 64 workgroups, fixed by n alone', () => {
+  it('partials: one per invocation of at most 64 workgroups (at least 4 elements each), fixed by n alone', () => {
     expect(partialsShape(1)).toEqual([256]);
-    expect(partialsShape(257)).toEqual([512]);
+    expect(partialsShape(1024)).toEqual([256]);
+    expect(partialsShape(1025)).toEqual([512]);
+    expect(partialsShape(5184)).toEqual([1536]); // well under n: the scratch never rivals the data
     expect(partialsShape(500_000_000)).toEqual([64 * 256]);
   });
 
@@ -117,7 +119,7 @@ describe('reduce', () => {
     const inp = rt.tensor([1000], 'f32', 'inp'), out = rt.tensor([1], 'f32', 'out'), out2 = rt.tensor([2], 'f32', 'out2');
     const small = rt.tensor([3], 'f32', 'small'), partials = rt.tensor(partialsShape(1000), 'f32', 'partials');
     const ints = rt.tensor([1000], 'i32', 'ints');
-    expect(() => sum(rt, { out, inp, partials: small })).toThrow(/sum: partials \(small\) has shape \(3\), needs at least \(1024\) = partialsShape\(1000\)/);
+    expect(() => sum(rt, { out, inp, partials: small })).toThrow(/sum: partials \(small\) has shape \(3\), needs at least \(256\) = partialsShape\(1000\)/);
     expect(() => sum(rt, { out, inp: ints, partials })).toThrow(/sum: inp \(ints\) has dtype i32, expected f32/);
     expect(() => sumSquares(rt, { out, inp, partials, outIndex: 1 })).toThrow(/sumSquares: outIndex 1 is outside out \(out\) of 1 elements/);
     expect(() => gradNorm(rt, { out, grads: inp, partials, maxNorm: 1 })).toThrow(/gradNorm: out \(out\) has 1 elements, needs 2/);
