@@ -2,7 +2,7 @@
 // Same contract, Params and bindings as matmul.wgsl (the variant without subgroups); read that
 // file first. Needs subgroups of at least 8 invocations.
 //
-// Why subgroups: each invocation owns TM = 16 rows (TMV = 24 in nn4, nt4) × 4 columns of the
+// Why subgroups: each invocation owns TM = 16 rows (TMV = 24 in nn4, nt4, tn4) × 4 columns of the
 // output. The 16 rows are the same for every invocation of the subgroup, so instead of every
 // invocation loading all 16 values of a for each k, lane l loads rows l and l + 8 (and l + 16)
 // and the others get them with subgroupBroadcast (a register shuffle). Loads per k drop from 16 + 4 to 2 + 4 for 64 FMAs.
@@ -26,12 +26,13 @@ alias OT = f32;
 
 override WGX: u32 = 8;
 const TM: u32 = 16;
-// Rows per invocation of nn4 and nt4: 24 (3 loads of a per lane) rather than 16 was 1.1-1.2×
-// faster on lavapipe at the training shapes, since each vec4 load of b then feeds 24 rows; 32
-// gained little more and compiled 4× slower, 8 rows × 8 columns (twice the b loads) was 1.5× slower.
+// Rows per invocation of nn4, nt4 and tn4: 24 (3 loads of a per lane) rather than 16 was 1.1-1.2×
+// faster on lavapipe at the training shapes (tn4 1.05-1.1×), since each vec4 load of b then feeds
+// 24 rows; 32 gained little more and compiled 4× slower, 8 rows × 8 columns (twice the b loads)
+// was 1.5× slower.
 const TMV: u32 = 24;
 // Small M (a decode step's single row, a bias gradient's ones row) would waste the third block:
-// the op turns it off below 17 rows, and the lanes then own 16 rows as in the other entry points.
+// the op turns it off below 17 rows, and the lanes then own 16 rows as in `strided`.
 override THIRD: bool = true;
 
 struct Params {
@@ -234,7 +235,7 @@ fn block4(k0: vec4<ST>, k1: vec4<ST>, k2: vec4<ST>, k3: vec4<ST>) -> mat4x4f {
 // TN (a stored (K, M), b stored (K, N): the weight gradient dW = dyᵀ·x) with M % 4 == 0 and
 // N % 4 == 0, any K. a is contiguous along m, so a vec4 of a is 4 rows of out at one k: per 4
 // values of k, lane l loads rows 4·(l>>2)..+3 (x0) and 8 + the same (x1) at k0 + (l & 3), i.e.
-// the 16 rows × 4 k block in 16 vec4s over the 8 lanes. Loads and broadcasts per k are those of
+// the 16 rows × 4 k block in 16 vec4s over the 8 lanes (with THIRD, x2 adds rows 16..23). Loads and broadcasts per k are those of
 // nn4, and transposing each 4×4 block lets every accumulator take its 4 values of k in one chain
 // of fma (on lavapipe the 16 accumulators do not fit in registers: one fma per accumulator load
 // and store was 1.5× slower). Past the end of K, rows of b are zeroed by a uniform select, so K
@@ -245,13 +246,15 @@ fn tn4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec
   let M4 = p.M / 4u;
   let N4 = p.N / 4u;
   let col4 = wid.x * WGX + lid.x;
-  let row4 = wid.y * (TM / 4u);
+  let rows = select(TM, TMV, THIRD);
+  let row4 = wid.y * (rows / 4u);
   let ka = (sl & 3u);
   let ra = row4 + ((sl >> 2u) & 1u);
   let ia0 = wid.z * (p.strideA / 4u) + min(ra, M4 - 1u);
   let ia1 = wid.z * (p.strideA / 4u) + min(ra + 2u, M4 - 1u);
+  let ia2 = wid.z * (p.strideA / 4u) + min(ra + 4u, M4 - 1u);
   var ib = wid.z * (p.strideB / 4u) + min(col4, N4 - 1u);
-  var acc: array<vec4f, TM>;
+  var acc: array<vec4f, TMV>;
   for (var k0 = 0u; k0 < p.K; k0 += 4u) {
     let kl = p.K - k0; // ≥ 1: rows k0 + j of b with j ≥ kl are past the end
     let b0 = vec4f(b4[ib]);
@@ -281,7 +284,20 @@ fn tn4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec
     acc[13] = step4f(acc[13], t3[1], b0, b1, b2, b3);
     acc[14] = step4f(acc[14], t3[2], b0, b1, b2, b3);
     acc[15] = step4f(acc[15], t3[3], b0, b1, b2, b3);
+    if (THIRD) {
+      let x2 = a4[ia2 + k];
+      let t4 = block4(subgroupBroadcast(x2, 0u), subgroupBroadcast(x2, 1u), subgroupBroadcast(x2, 2u), subgroupBroadcast(x2, 3u));
+      acc[16] = step4f(acc[16], t4[0], b0, b1, b2, b3);
+      acc[17] = step4f(acc[17], t4[1], b0, b1, b2, b3);
+      acc[18] = step4f(acc[18], t4[2], b0, b1, b2, b3);
+      acc[19] = step4f(acc[19], t4[3], b0, b1, b2, b3);
+      let t5 = block4(subgroupBroadcast(x2, 4u), subgroupBroadcast(x2, 5u), subgroupBroadcast(x2, 6u), subgroupBroadcast(x2, 7u));
+      acc[20] = step4f(acc[20], t5[0], b0, b1, b2, b3);
+      acc[21] = step4f(acc[21], t5[1], b0, b1, b2, b3);
+      acc[22] = step4f(acc[22], t5[2], b0, b1, b2, b3);
+      acc[23] = step4f(acc[23], t5[3], b0, b1, b2, b3);
+    }
     ib += 4u * N4;
   }
-  for (var r = 0u; r < TM; r++) { store(wid.z, row4 * 4u + r, col4 * 4u, acc[r]); }
+  for (var r = 0u; r < rows; r++) { store(wid.z, row4 * 4u + r, col4 * 4u, acc[r]); }
 }

@@ -13,7 +13,7 @@ import { ceilDiv, expectDType, expectRank } from './check.ts';
 /** Rows of out per invocation in each shader (their `const TM`). */
 const TM_PLAIN = 8;
 const TM_SUBGROUP = 16;
-const TM_SUBGROUP_VEC4 = 24; // nn4 and nt4 of the subgroup shader (its `const TMV`)
+const TM_SUBGROUP_VEC4 = 24; // nn4, nt4 and tn4 of the subgroup shader (its `const TMV`)
 
 /**
  * Per-adapter choices. Defaults, measured on lavapipe (2 cores, AVX2 8-wide lanes) at 1024³:
@@ -138,9 +138,9 @@ export function matmul(rt: Runtime, args: MatmulArgs): Dispatch[] {
   const tn4 = t.vec4 && sg && transA && !transB && M % 4 === 0 && N % 4 === 0;
   const vec4 = nn4 || nt4 || tn4;
   const entry = nn4 ? 'nn4' : nt4 ? 'nt4' : tn4 ? 'tn4' : 'strided';
-  // nn4/nt4 own 24 rows per lane, except for a few rows (decode steps, bias gradients), where the
-  // third block would be wasted work.
-  const third = (nn4 || nt4) && M > TM_SUBGROUP;
+  // nn4/nt4/tn4 own 24 rows per lane, except for a few rows (decode steps, bias gradients), where
+  // the third block would be wasted work.
+  const third = vec4 && sg && M > TM_SUBGROUP;
   const tm = !sg ? TM_PLAIN : third ? TM_SUBGROUP_VEC4 : TM_SUBGROUP;
   const wgx = sg ? t.subgroupWgx : t.wgx;
   const wgy = sg ? 1 : t.wgy;
@@ -151,7 +151,7 @@ export function matmul(rt: Runtime, args: MatmulArgs): Dispatch[] {
   }
 
   const kernel = sg ? 'matmul_subgroup' : 'matmul';
-  const constants: Record<string, number> = sg ? { WGX: wgx, ...(nn4 || nt4 ? { THIRD: third ? 1 : 0 } : {}) } : { WGX: wgx, WGY: wgy };
+  const constants: Record<string, number> = sg ? { WGX: wgx, ...(vec4 ? { THIRD: third ? 1 : 0 } : {}) } : { WGX: wgx, WGY: wgy };
   const binds: Record<number, Tensor> = vec4 ? { 1: out, 5: a, 6: b } : { 1: out, 2: a, 3: b };
   // Without a bias the shader never reads binding 4, but 'auto' layouts still want it bound:
   // a (read-only already) stands in, so no buffer is allocated here.

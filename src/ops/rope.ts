@@ -58,14 +58,20 @@ function rope(rt: Runtime, op: string, sign: 1 | -1, outName: string, inName: st
 
   const pairs = numel(inp.shape) / 2;
   const params: Param[] = [['u32', pairs], ['u32', H], ['u32', D / 2], ['f32', sign], ['u32', P], ['u32', 0x7fc00000]];
+  // vec4 loads, one invocation per 4 pairs, when the half head is a multiple of 4 (shaders/rope.wgsl).
+  const v4 = (D / 2) % 4 === 0;
+  const entryPoint = (v4 ? 'rope4' : 'rope') + (inPlace ? '_inplace' : '');
+  const bindings: Record<number, Tensor> = v4
+    ? inPlace ? { 6: out, 3: positions, 9: table } : { 8: out, 7: inp, 3: positions, 9: table }
+    : inPlace ? { 4: out, 3: positions, 5: table } : { 1: out, 2: inp, 3: positions, 5: table };
   return [
     rt.kernel({
-      key: { kernel: 'rope', variant: inPlace ? 'rope_inplace' : 'rope', dtype: 'f32', constants: { WG, HALF: D / 2, HEADS: H } },
+      key: { kernel: 'rope', variant: entryPoint, dtype: 'f32', constants: { WG, HALF: D / 2, HEADS: H } },
       code,
-      entryPoint: inPlace ? 'rope_inplace' : 'rope',
-      bindings: inPlace ? { 4: out, 3: positions, 5: table } : { 1: out, 2: inp, 3: positions, 5: table },
+      entryPoint,
+      bindings,
       params,
-      workgroups: grid(ceilDiv(pairs, WG)),
+      workgroups: grid(ceilDiv(v4 ? pairs / 4 : pairs, WG)),
     }),
   ];
 }

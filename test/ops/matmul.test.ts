@@ -71,10 +71,12 @@ async function epilogues(rt: Runtime): Promise<void> {
 }
 
 // TN with M and N multiples of 4 (the weight gradients) takes the subgroup kernel's tn4 entry
-// point: tiles cut by the edges (M = 4, 36, 132 are not multiples of 16; N = 4, 20 not of 32),
+// point: 16-row tiles for M ≤ 16 (4, 8, 12, 16), 24-row tiles above, cut by the edges in each of
+// the three 8-row blocks a lane loads (M = 20, 36, 44, 132; N = 4, 20 not multiples of 32),
 // K = 1, 7, 33, 130 (not multiples of 4: the k tail), batched with a broadcast b, epilogues.
 const TN4: Case[] = [
   { M: 4, N: 4, K: 1 }, { M: 8, N: 12, K: 7 }, { M: 36, N: 20, K: 33 }, { M: 132, N: 8, K: 130 },
+  { M: 44, N: 12, K: 5 }, { M: 24, N: 8, K: 3, Z: 2 },
   { M: 16, N: 64, K: 64, accumulate: true, alpha: -0.5, bias: true },
   { M: 12, N: 8, K: 9, Z: 3 }, { M: 20, N: 36, K: 6, Z: 2, broadcastB: true, accumulate: true },
 ];

@@ -24,8 +24,12 @@ async function checkRope(rt: Runtime, [B, T, H, D]: number[], pos: Int32Array, o
   const dinp = opts.inPlace ? dout : rt.tensor([B, T, H, D], 'f32', 'dinp');
   const P = Math.max(...pos) + 1;
   const table = rt.upload(ropeTable(P, D, base), [P, D / 2, 2], 'f32', 'table');
-  rt.once(ropeForward(rt, { out, inp, positions, table }));
-  rt.once(ropeBackward(rt, { dinp, dout, positions, table }));
+  const fwd = ropeForward(rt, { out, inp, positions, table }), bwd = ropeBackward(rt, { dinp, dout, positions, table });
+  // D/2 a multiple of 4 takes the vec4 row kernel, any other even D the per-pair one.
+  const entry = `rope.rope${(D / 2) % 4 === 0 ? '4' : ''}${opts.inPlace ? '_inplace' : ''}`;
+  expect([fwd[0].label, bwd[0].label]).toEqual([entry, entry]);
+  rt.once(fwd);
+  rt.once(bwd);
   expectClose(await readF32(rt, out), ropeRef(f64(x), pos, B, T, H, D, base), TOL, 'rope out');
   expectClose(await readF32(rt, dinp), ropeBackwardRef(f64(g), pos, B, T, H, D, base), TOL, 'rope dinp');
   rt.free(positions, inp, dout, table);
@@ -65,17 +69,20 @@ describe('rope', () => {
   it('in place (out = inp, dinp = dout)', async () => {
     const pos = randInt(2 * 9, 5, 2000);
     await checkRope(await getRuntime(), [2, 9, 3, 10], pos, { inPlace: true });
+    await checkRope(await getRuntime(), [2, 9, 3, 16], pos, { inPlace: true });
   });
 
   it('positions outside the table give NaN, not a read out of bounds', async () => {
     const rt = await getRuntime();
-    const x = rt.upload(rand(2 * 4, 3), [1, 2, 1, 4]), positions = rt.upload([1, 5], [1, 2], 'i32');
-    const table = rt.upload(ropeTable(3, 4), [3, 2, 2]);
-    rt.once(ropeForward(rt, { out: x, inp: x, positions, table }));
-    const y = await readF32(rt, x);
-    expect(y.slice(0, 4).every(Number.isFinite)).toBe(true);
-    expect(y.slice(4).every(Number.isNaN)).toBe(true);
-    rt.free(x, positions, table);
+    for (const D of [4, 8]) { // per-pair and vec4 kernels
+      const x = rt.upload(rand(2 * D, 3), [1, 2, 1, D]), positions = rt.upload([1, 5], [1, 2], 'i32');
+      const table = rt.upload(ropeTable(3, D), [3, D / 2, 2]);
+      rt.once(ropeForward(rt, { out: x, inp: x, positions, table }));
+      const y = await readF32(rt, x);
+      expect(y.slice(0, D).every(Number.isFinite)).toBe(true);
+      expect(y.slice(D).every(Number.isNaN)).toBe(true);
+      rt.free(x, positions, table);
+    }
     await expectNoGpuErrors(rt);
   });
 
