@@ -3,7 +3,7 @@
 //   logits = h·Wᵀ (NT);  crossEntropy in place → dlogits;  dh = dlogits·W (NN);  dW += dlogitsᵀ·h (TN)
 // Letters: N = B·T rows, C hidden, V vocabulary, R rows per chunk.
 import { OpError } from '../gpu/errors.ts';
-import type { Runtime, Step } from '../gpu/runtime.ts';
+import type { Dispatch, Runtime, Step } from '../gpu/runtime.ts';
 import { numel, reshape, type Tensor } from '../gpu/tensor.ts';
 import { crossEntropy } from '../ops/cross_entropy.ts';
 import { matmul } from '../ops/matmul.ts';
@@ -47,6 +47,11 @@ export interface LmHeadLossArgs {
   evaluate?: boolean;
   /** dhidden += instead of =, when another head (a value head, a distillation loss) also feeds it. */
   accumulateHidden?: boolean;
+  /**
+   * Another loss over each chunk instead of the cross-entropy (a distillation loss): writes rows
+   * rowOffset.. of `losses` (and `correct`) and, unless `evaluate`, the gradient in place over the chunk.
+   */
+  chunkLoss?: (logits: Tensor, rowOffset: number) => Dispatch[];
 }
 
 /** The chunked LM head and cross-entropy (forward and, unless `evaluate`, backward). */
@@ -75,7 +80,7 @@ export function lmHeadLoss(rt: Runtime, a: LmHeadLossArgs): Step[] {
     const logits = n === R ? a.logits : { ...a.logits, shape: [n, V] };
     const h = rows(h2, r0, n);
     steps.push(...matmul(rt, { out: logits, a: h, b: a.weight, transB: true }));
-    steps.push(...crossEntropy(rt, { logits, targets, rowOffset: r0, losses: a.losses, correct: a.correct, gradScale: a.gradScale, evaluate: a.evaluate }));
+    steps.push(...(a.chunkLoss ? a.chunkLoss(logits, r0) : crossEntropy(rt, { logits, targets, rowOffset: r0, losses: a.losses, correct: a.correct, gradScale: a.gradScale, evaluate: a.evaluate })));
     if (a.evaluate) continue;
     steps.push(...matmul(rt, { out: rows(dh2!, r0, n), a: logits, b: a.weight, accumulate: a.accumulateHidden }));
     if (a.dweight) steps.push(...matmul(rt, { out: a.dweight, a: logits, b: h, transA: true, accumulate: true }));

@@ -2,21 +2,19 @@
 // student) at a temperature (src/ops/distill.ts). The teacher's top-K per row comes either from a
 // frozen Pupil teacher run on the same batch (online: its forward and top-K steps run first in
 // each micro-batch) or from a sidecar file computed beforehand (offline: uploaded by `write`).
-// Mirrors the LM head chunk by chunk, so the (N, V) logits never exist:
+// The LM head's chunk loop (lmHeadLoss) with the distillation loss per chunk, so the (N, V)
+// logits never exist:
 //   logits = h·Wᵀ;  crossEntropy (evaluate: token accuracy);  distillLoss in place → dlogits;
 //   dh = dlogits·W;  dW += dlogitsᵀ·h
 // Evaluation is the plain LM head's cross-entropy, so validation losses of distilled and plain
 // runs (and of different alphas or teachers) compare; the training loss reported is the combined one.
 // Letters: B batch, T sequence, N = B·T rows, C hidden, V vocabulary, K top-k, R chunk rows.
-import type { Step } from '../gpu/runtime.ts';
-import type { Tensor } from '../gpu/tensor.ts';
 import type { Batch } from '../data/batch.ts';
 import type { ModelConfig } from '../models/config.ts';
 import { buildTeacherTopK, teacherShapes, type TeacherModel } from '../distill/teacher-topk.ts';
 import { lmHeadLoss, lmHeadScratchShape } from '../nn/lm_head.ts';
 import { crossEntropy } from '../ops/cross_entropy.ts';
 import { distillLoss, MAX_TOP_K, type DistillKind } from '../ops/distill.ts';
-import { matmul } from '../ops/matmul.ts';
 import type { HeadSpec } from './head.ts';
 import { trainedRows } from './inputs.ts';
 
@@ -64,7 +62,6 @@ export function distillHead(opts: DistillHeadOptions): HeadSpec {
     build(rt, ctx) {
       const [B, T] = ctx.inputs.ids.shape;
       const N = B * T;
-      const V = ctx.cfg.vocabSize, C = ctx.cfg.hiddenSize;
       const s = shapes(ctx.cfg, B, T);
       const logits = rt.tensor(s['head.logits'], 'f32', 'head.logits'); // (R, V)
       const losses = rt.tensor([N], 'f32', 'head.losses', true); // (N)
@@ -76,25 +73,18 @@ export function distillHead(opts: DistillHeadOptions): HeadSpec {
       const w = ctx.lmHeadWeight;
       const weight = ctx.store.param(w); // (V, C)
       const dweight = ctx.store.layout.get(w).trainable ? ctx.store.grad(w) : undefined;
-      const R = logits.shape[0];
-      const rows = (t: Tensor, r0: number, n: number): Tensor => ({ ...t, byteOffset: t.byteOffset + r0 * C * 4, shape: [n, C], label: `${t.label}[${r0}:${r0 + n}]` });
-      const h2 = { ...ctx.hidden, shape: [N, C] }, dh2 = { ...ctx.dhidden, shape: [N, C] };
       const targets = { ...ctx.inputs.targets, shape: [N] };
-      const own: Step[] = [];
-      for (let r0 = 0; r0 < N; r0 += R) {
-        const n = Math.min(R, N - r0);
-        const chunk = n === R ? logits : { ...logits, shape: [n, V] };
-        const h = rows(h2, r0, n);
-        own.push(...matmul(rt, { out: chunk, a: h, b: weight, transB: true }));
-        // Token accuracy only (its losses are overwritten by the distillation loss just after).
-        own.push(...crossEntropy(rt, { logits: chunk, targets, rowOffset: r0, losses, correct, evaluate: true }));
-        own.push(...distillLoss(rt, {
-          logits: chunk, targets, teacherIds, teacherLogprobs, rowOffset: r0, losses, gradScale: ctx.gradScale,
-          kind: opts.kind, beta: opts.beta, alpha: opts.alpha, temperature: opts.temperature,
-        }));
-        own.push(...matmul(rt, { out: rows(dh2, r0, n), a: chunk, b: weight }));
-        if (dweight) own.push(...matmul(rt, { out: dweight, a: chunk, b: h, transA: true, accumulate: true }));
-      }
+      const own = lmHeadLoss(rt, {
+        hidden: ctx.hidden, dhidden: ctx.dhidden, weight, dweight, targets, losses, correct, logits, gradScale: ctx.gradScale,
+        chunkLoss: (chunk, r0) => [
+          // Token accuracy only (its losses are overwritten by the distillation loss just after).
+          ...crossEntropy(rt, { logits: chunk, targets, rowOffset: r0, losses, correct, evaluate: true }),
+          ...distillLoss(rt, {
+            logits: chunk, targets, teacherIds, teacherLogprobs, rowOffset: r0, losses, gradScale: ctx.gradScale,
+            kind: opts.kind, beta: opts.beta, alpha: opts.alpha, temperature: opts.temperature,
+          }),
+        ],
+      });
       const evaluate = lmHeadLoss(rt, { hidden: ctx.hidden, weight, targets: ctx.inputs.targets, losses, correct, logits, evaluate: true });
 
       // Offline: the batch's (B', T', K) top-k padded into the planned (B, T, K).
