@@ -21,8 +21,6 @@ override HEADS: u32 = 1u;
 
 struct Params {
   pairs: u32,   // B · T · H · D/2
-  H: u32,       // unused: HEADS
-  half: u32,    // unused: HALF
   sign: f32,    // +1 forward, -1 backward
   P: u32,       // rows of the table (positions 0 .. P-1)
   nan: u32,     // 0x7fc00000: a NaN's bits (WGSL forbids a NaN constant)

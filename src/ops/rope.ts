@@ -57,7 +57,7 @@ function rope(rt: Runtime, op: string, sign: 1 | -1, outName: string, inName: st
   expectBindable(op, rt.limits, [outName, inName], out, inp);
 
   const pairs = numel(inp.shape) / 2;
-  const params: Param[] = [['u32', pairs], ['u32', H], ['u32', D / 2], ['f32', sign], ['u32', P], ['u32', 0x7fc00000]];
+  const params: Param[] = [['u32', pairs], ['f32', sign], ['u32', P], ['u32', 0x7fc00000]];
   // vec4 loads, one invocation per 4 pairs, when the half head is a multiple of 4 (shaders/rope.wgsl).
   const v4 = (D / 2) % 4 === 0;
   const entryPoint = (v4 ? 'rope4' : 'rope') + (inPlace ? '_inplace' : '');
