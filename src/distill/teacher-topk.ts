@@ -1,8 +1,9 @@
-// A frozen Pupil teacher on the GPU: its trunk forward over the student's own batch inputs, then,
-// chunk by chunk like the LM head, its logits and their top-K log-probabilities into (N, K)
-// tensors that the distillation loss reads. Forward only: no gradients, no optimizer state, one
-// shared set of block activations. The teacher must share the student's vocabulary and tokenizer
-// (the ids are the student's), which `checkSameVocabulary` verifies with a message naming both.
+// A frozen Pupil teacher on the GPU: its trunk forward over the student's own batch inputs, then
+// the LM head's chunk loop with a top-K chunk loss: its logits and their top-K log-probabilities
+// into (N, K) tensors that the distillation loss reads. Forward only: no gradients, no optimizer
+// state, one shared set of block activations. The teacher must share the student's vocabulary and
+// tokenizer (the ids are the student's), which `checkSameVocabulary` verifies with a message
+// naming both.
 // Letters: B batch, T sequence, N = B·T rows, C the teacher's hidden size, V vocabulary, K top-k,
 // R rows of a logits chunk.
 import type { Runtime, Step } from '../gpu/runtime.ts';
@@ -10,8 +11,7 @@ import type { Tensor } from '../gpu/tensor.ts';
 import type { Architecture, BatchInputs, ModelGraph } from '../models/architecture.ts';
 import type { ModelConfig } from '../models/config.ts';
 import { ParamLayout, type ParamStore } from '../models/params.ts';
-import { lmHeadScratchShape } from '../nn/lm_head.ts';
-import { matmul } from '../ops/matmul.ts';
+import { lmHeadLoss, lmHeadScratchShape } from '../nn/lm_head.ts';
 import { topkLogSoftmax } from '../ops/topk.ts';
 
 /** A loaded teacher. `store` is created (all parameters frozen) once the memory plan has passed. */
@@ -85,18 +85,11 @@ export function buildTeacherTopK(rt: Runtime, t: TeacherModel, a: { inputs: Batc
   const graph: ModelGraph = arch.build(rt, cfg, t.store, a.inputs, { forwardOnly: true });
   const [R] = lmHeadScratchShape(N, C, V, a.budgetBytes);
   const logits = rt.tensor([R, V], 'f32', 'teacher.logits'); // (R, V)
-  const weight = t.store.param(arch.lmHeadWeight(cfg)); // (V, C)
-  const hidden = { ...graph.hidden, shape: [N, C] }; // (N, C)
-  const steps: Step[] = [...graph.forward];
-  const own: Step[] = [];
-  for (let r0 = 0; r0 < N; r0 += R) {
-    const n = Math.min(R, N - r0);
-    const chunk = n === R ? logits : { ...logits, shape: [n, V] };
-    const h = { ...hidden, byteOffset: hidden.byteOffset + r0 * C * 4, shape: [n, C], label: `teacher hidden[${r0}:${r0 + n}]` };
-    own.push(...matmul(rt, { out: chunk, a: h, b: weight, transB: true }));
-    own.push(...topkLogSoftmax(rt, { ids: a.ids, logprobs: a.logprobs, logits: chunk, rowOffset: r0 }));
-  }
-  steps.push(...own);
+  const own = lmHeadLoss(rt, {
+    hidden: graph.hidden, weight: t.store.param(arch.lmHeadWeight(cfg)), targets: a.inputs.targets, logits, evaluate: true,
+    chunkLoss: (chunk, r0) => topkLogSoftmax(rt, { ids: a.ids, logprobs: a.logprobs, logits: chunk, rowOffset: r0 }),
+  });
+  const steps: Step[] = [...graph.forward, ...own];
   return {
     steps,
     destroy() {

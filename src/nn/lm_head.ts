@@ -40,7 +40,8 @@ export interface LmHeadLossArgs {
   /** (V, C): accumulated (+=); omitted when the head is frozen. */
   dweight?: Tensor;
   targets: Tensor; // (B, T) or (N) i32, -100 where no loss
-  losses: Tensor; // (N) f32: −log p(target) per row, 0 where ignored
+  /** (N) f32: −log p(target) per row, 0 where ignored (only read by the default cross-entropy). */
+  losses?: Tensor;
   correct?: Tensor; // (N) f32: 1 where argmax == target
   gradScale?: Tensor; // (1) f32: 1 / (unmasked targets of the whole accumulated batch)
   logits: Tensor; // (R, V) f32 scratch: lmHeadScratchShape(...)
@@ -69,6 +70,7 @@ export function lmHeadLoss(rt: Runtime, a: LmHeadLossArgs): Step[] {
     throw new OpError(op, `chunks of R = ${R} rows of C = ${C} floats do not start on ${align}-byte boundaries; size logits with lmHeadScratchShape`);
   }
   if (!a.evaluate && !a.dhidden) throw new OpError(op, 'dhidden is required unless evaluate is set');
+  if (!a.chunkLoss && !a.losses) throw new OpError(op, 'losses is required unless a chunkLoss is given');
   const h2 = reshape(a.hidden, [N, C]);
   const dh2 = a.dhidden ? reshape(a.dhidden, [N, C]) : undefined;
   const targets = reshape(a.targets, [N]);
@@ -80,7 +82,7 @@ export function lmHeadLoss(rt: Runtime, a: LmHeadLossArgs): Step[] {
     const logits = n === R ? a.logits : { ...a.logits, shape: [n, V] };
     const h = rows(h2, r0, n);
     steps.push(...matmul(rt, { out: logits, a: h, b: a.weight, transB: true }));
-    steps.push(...(a.chunkLoss ? a.chunkLoss(logits, r0) : crossEntropy(rt, { logits, targets, rowOffset: r0, losses: a.losses, correct: a.correct, gradScale: a.gradScale, evaluate: a.evaluate })));
+    steps.push(...(a.chunkLoss ? a.chunkLoss(logits, r0) : crossEntropy(rt, { logits, targets, rowOffset: r0, losses: a.losses!, correct: a.correct, gradScale: a.gradScale, evaluate: a.evaluate })));
     if (a.evaluate) continue;
     steps.push(...matmul(rt, { out: rows(dh2!, r0, n), a: logits, b: a.weight, accumulate: a.accumulateHidden }));
     if (a.dweight) steps.push(...matmul(rt, { out: a.dweight, a: logits, b: h, transA: true, accumulate: true }));
