@@ -75,7 +75,6 @@ export async function regenerateResponses<T extends AlpacaLike>(
   const { signal } = opts;
   const now = opts.now ?? (() => new Date());
   const fallbackSystem = opts.system === undefined ? SELF_INSTRUCT_PROMPT_V1.responseSystem : (opts.system ?? undefined);
-  const versionFor = (own: boolean) => opts.promptVersion ?? (own || (opts.system !== undefined && opts.system !== null) ? 'regenerate-v2/system' : fallbackSystem ? REGENERATE_PROMPT_VERSION : 'regenerate-v2');
   const progress: RegenerateProgress = { done: 0, total: examples.length, failed: 0, promptTokens: 0, completionTokens: 0 };
   const results: (Regenerated<T> | undefined)[] = new Array(examples.length);
   const failures: RegenerateFailure[] = [];
@@ -90,7 +89,8 @@ export async function regenerateResponses<T extends AlpacaLike>(
       // A record's own system prompt is part of what the student is trained on: the teacher gets it too.
       const own = typeof ex.system === 'string' && ex.system.trim() !== '';
       const system = own ? (ex.system as string) : fallbackSystem;
-      const promptVersion = versionFor(own);
+      // The label names the system turn actually sent.
+      const promptVersion = opts.promptVersion ?? (system === undefined ? 'regenerate-v2' : system === SELF_INSTRUCT_PROMPT_V1.responseSystem ? REGENERATE_PROMPT_VERSION : 'regenerate-v2/system');
       const r = await teacher.generate(responseMessages(ex.instruction, input, system), { ...opts.options, signal });
       if (r.usage) {
         progress.promptTokens += r.usage.promptTokens;

@@ -62,7 +62,6 @@ function oneLine(s: string): string {
   return s.replace(/\s*\n\s*/g, ' ').trim();
 }
 
-/** The chat a teacher answers an instruction from (shared with regenerateResponses). */
 /**
  * The conversation a teacher answers for a task: exactly the user turn our dataset reader makes of
  * the record (so the teacher sees the prompt the student will be trained on), after an optional

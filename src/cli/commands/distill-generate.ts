@@ -152,14 +152,13 @@ async function makeTeacher(v: CommonValues, concurrency: number, maxTokens: numb
       import('../../distill/teachers/transformers.ts'), import('../../models/load-node.ts'), import('../../models/hub/cache-node.ts'),
     ]);
     const t = await TransformersTeacher.load({ model: v['teacher-onnx'], device: 'cpu', remoteHost: hubOptionsFromEnv().endpoint, cacheDir: join(defaultCacheDir(), 'transformers') });
-    const tok = v.tokenizer ? loadTokenizer(readTokenizerDir(v.tokenizer)) : undefined;
-    return { teacher: new CountingTeacher(t, tok && ((s) => tok.encode(s).length)), destroy: () => void t.dispose() };
+    return { teacher: new CountingTeacher(t), destroy: () => void t.dispose() }; // replies carry usage
   }
   if (v.teacher) {
     const { loadPupilTeacher } = await import('./serve.ts');
     const maxLength = numberFlag('max-length', v['max-length'], { integer: true, min: 2 });
     const t = await loadPupilTeacher(v.teacher, { tokenizerDir: v.tokenizer, template: v.template as TemplateChoice, maxLength, defaultMaxTokens: maxTokens });
-    return { teacher: new CountingTeacher(t, (s) => t.countTokens(s)), destroy: () => t.destroy() };
+    return { teacher: new CountingTeacher(t), destroy: () => t.destroy() }; // replies carry usage
   }
   const apiKey = v['api-key-env'] ? process.env[v['api-key-env']] : undefined;
   const t = new OpenAITeacher({ baseUrl: v['teacher-url']!, model: v['teacher-model']!, apiKey, concurrency });

@@ -88,7 +88,7 @@ export async function main(argv: string[]): Promise<number> {
   const corsOrigins = values['cors-origin'] ?? [];
   if (values['no-cors'] && corsOrigins.length) return fail('--no-cors and --cors-origin contradict each other; pass one');
   for (const o of corsOrigins) if (o !== '*' && !ORIGIN.test(o)) return fail(`--cors-origin must be "*" or an origin like http://localhost:5173 (scheme, host, port; no path), got ${JSON.stringify(o)}`);
-  const cors = values['no-cors'] ? false : corsOrigins.length ? corsOrigins.map((o) => o.replace(/\/$/, '')) : '*';
+  const cors = values['no-cors'] ? false : corsOrigins.length ? corsOrigins : '*';
   try {
     port = numberFlag('port', values.port, { integer: true, min: 0, max: 65535 }) ?? 8080;
     maxTokens = numberFlag('max-tokens', values['max-tokens'], { integer: true, min: 1 }) ?? 256;

@@ -128,16 +128,6 @@ export class PupilTeacher implements Teacher {
     }
   }
 
-  /** Tokens the model holds, prompt and reply together. */
-  get maxLength(): number {
-    return this.tap.maxLength;
-  }
-
-  /** Counts tokens the way this teacher's replies are counted. */
-  countTokens(text: string): number {
-    return this.tokenizer.encode(text).length;
-  }
-
   /**
    * Queued behind earlier calls. A signal that fires while queued rejects with its reason; one
    * that fires during generation ends it with finishReason 'cancelled' and the text so far.
