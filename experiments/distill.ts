@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { readMetricsJsonl } from '../src/cli/metrics-files.ts';
 import { lineChartSvg, PALETTE } from '../src/cli/plot.ts';
+import { scoreExample } from '../src/data/synthetic/index.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -153,9 +154,10 @@ const table = [
   '| --- | --- | ---: | ---: | ---: | ---: | ---: |',
   ...rows.map((r) => `| ${r.description} | ${r.name === 'teacher' ? 'bundled train (all)' : rel(r.trainedOn)} | ${r.step ?? ''} | ${r.validationLoss?.toFixed(3) ?? 'n/a'} | ${r.perplexity?.toFixed(2) ?? 'n/a'} | ${pct(r.exactMatch)} | ${r.seconds !== undefined ? `${Math.round(r.seconds)} s` : ''} |`),
 ].join('\n');
-// How good the teacher-written data is: its exact match against the bundled answers.
-const written = readFileSync(teacherData, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as { output: string; answer?: string });
-const teacherDataCorrect = written.filter((x) => x.answer !== undefined && x.output.trim() === x.answer.trim()).length;
+// How good the teacher-written data is: its exact match against the bundled answers, scored as
+// `pupil eval` scores (the task's own comparison).
+const written = readFileSync(teacherData, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as { output: string; task?: string; answer?: string });
+const teacherDataCorrect = written.filter((x) => x.task !== undefined && x.answer !== undefined && scoreExample(x.task, x.output, x.answer)).length;
 writeFileSync(join(resultsDir, 'distill.json'), JSON.stringify({ date: new Date().toISOString(), config: rel(configPath), teacherData: { records: written.length, correct: teacherDataCorrect }, rows: rows.map((r) => ({ ...r, run: rel(r.run), trainedOn: rel(r.trainedOn) })) }, null, 2) + '\n');
 const dataNote = `The teacher's responses to the ${written.length} training prompts match the bundled answers exactly for ${teacherDataCorrect} (${((100 * teacherDataCorrect) / Math.max(1, written.length)).toFixed(1)}%).`;
 writeFileSync(join(resultsDir, 'distill.md'), `# Distillation experiment\n\nConfig: \`${rel(configPath)}\`. Held-out: \`${config.heldOut}\`. ${dataNote}\n\n${table}\n\n![held-out validation loss](distill.svg)\n`);
