@@ -9,7 +9,9 @@ import type { Runtime } from '../../gpu/runtime.ts';
 import type { ModelConfig } from '../../models/config.ts';
 import type { ParamStore } from '../../models/params.ts';
 import { chat } from '../../train/evaluate.ts';
-import type { Teacher, TeacherMessage, TeacherOptions, TeacherReply, TokenLogprobs } from '../teacher.ts';
+import { tokenLogprobs, type Teacher, type TeacherMessage, type TeacherOptions, type TeacherReply, type TokenLogprobs } from '../teacher.ts';
+
+export { tokenLogprobs };
 
 export interface PupilTeacherInit {
   model: CausalLM;
@@ -61,30 +63,6 @@ class LogitsTap implements CausalLM {
   reset() { this.inner.reset(); }
   async prefill(ids: Int32Array) { return (this.last = await this.inner.prefill(ids)); }
   async decode(id: number) { return (this.last = await this.inner.decode(id)); }
-}
-
-/**
- * log-softmax of the raw logits (before temperature and top-p, as vLLM and OpenAI report them) at
- * `token`, and the k most likely alternatives, most likely first.
- */
-export function tokenLogprobs(logits: Float32Array, token: number, k: number, tokenText: (id: number) => string): TokenLogprobs {
-  let max = -Infinity;
-  for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
-  let sum = 0;
-  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i] - max);
-  const lse = max + Math.log(sum);
-  const top: number[] = [];
-  if (k > 0) {
-    // Insertion into a sorted list of k: V·k, small for k <= 20.
-    for (let i = 0; i < logits.length; i++) {
-      if (top.length === k && logits[i] <= logits[top[k - 1]]) continue;
-      let j = Math.min(top.length, k - 1);
-      while (j > 0 && logits[top[j - 1]] < logits[i]) j--;
-      top.splice(j, 0, i);
-      if (top.length > k) top.pop();
-    }
-  }
-  return { token: tokenText(token), logprob: logits[token] - lse, top: top.map((id) => ({ token: tokenText(id), logprob: logits[id] - lse })) };
 }
 
 const finishReason = (r: FinishReason): TeacherReply['finishReason'] => (r === 'eos' ? 'stop' : r);

@@ -15,8 +15,8 @@
 // generate() applies the model's chat template, then the library's own generate() with a
 // TextStreamer (streaming), a StoppingCriteria (stop strings and abort) and, for log-probabilities,
 // a tap on the model's forward that reads each step's raw logits (generate() returns no scores).
-import { StopMatcher } from '../../generate/stop.ts';
-import type { Teacher, TeacherMessage, TeacherOptions, TeacherReply, TokenLogprobs } from '../teacher.ts';
+import { IncrementalDecoder, StopMatcher } from '../../generate/stop.ts';
+import { tokenLogprobs, type Teacher, type TeacherMessage, type TeacherOptions, type TeacherReply, type TokenLogprobs } from '../teacher.ts';
 
 export type TransformersDevice = 'webgpu' | 'wasm' | 'cpu';
 
@@ -144,46 +144,46 @@ export class TransformersTeacher implements Teacher {
     let stopHit = false;
     let cancelled = false;
     const matcher = new StopMatcher(stops);
+    // Each token's text, decoded incrementally (a few tokens of context, not the whole reply), goes
+    // through the stop matcher, so a stop string ends generation at its token (the final cut below
+    // is exact) and onText hears only text before it.
+    const incremental = new IncrementalDecoder({ decode: (ids, d) => tokenizer.decode(Array.from(ids), { skip_special_tokens: d?.skipSpecial ?? true }) }, Array.from(inputs.input_ids.data as ArrayLike<bigint | number>, Number));
     let streamed = '';
     const streamer = new lib.TextStreamer(tokenizer, {
       skip_prompt: true,
-      skip_special_tokens: true,
-      callback_function: (text: string) => {
-        if (!o.onText || stopHit) return;
-        const { text: safe, stopped } = matcher.push(text);
-        if (safe) o.onText((streamed += safe, safe));
-        if (stopped) stopHit = true;
-      },
+      callback_function: () => {}, // its own text is not used (and would go to stdout by default)
       token_callback_function: (tokens: bigint[]) => {
-        for (const t of tokens) generated.push(Number(t));
+        for (const t of tokens) {
+          const id = Number(t);
+          generated.push(id);
+          // Runs after sampling and before the next forward: `last` holds this token's logits.
+          if (k !== undefined && last) logprobs.push(tokenLogprobs(last, id, k, piece));
+          if (stopHit) continue;
+          const { text: safe, stopped } = matcher.push(incremental.push(id));
+          if (safe && o.onText) o.onText((streamed += safe, safe));
+          if (stopped) stopHit = true;
+        }
       },
     });
     class Criteria extends lib.StoppingCriteria {
       override _call(ids: number[][]): boolean[] {
         if (o.signal?.aborted) cancelled = true;
-        else if (stops.length && !stopHit) {
-          const text = decode(generated);
-          stopHit = stops.some((s) => text.includes(s));
-        }
         return ids.map(() => cancelled || stopHit);
       }
     }
 
-    // Log-probabilities: the raw logits each token was chosen from, read on the forward's way out.
+    // Log-probabilities: the raw logits of the last position, read on the forward's way out (only
+    // the latest row is kept: the token callback turns it into an entry before the next forward).
     const logprobs: TokenLogprobs[] = [];
-    const pending: { logits: Float32Array; lse: number }[] = [];
+    const piece = (id: number) => tokenizer.decode([id], { skip_special_tokens: false });
+    let last: Float32Array | undefined;
     const forward = model.forward;
     if (k !== undefined) {
       model.forward = async (feeds: unknown) => {
         const out = (await forward.call(model, feeds)) as { logits: TensorLike };
         const [, S, V] = out.logits.dims;
-        const all = out.logits.data as Float32Array;
-        const logits = Float32Array.from(all.subarray((S - 1) * V, S * V));
-        let max = -Infinity;
-        for (const x of logits) max = Math.max(max, x);
-        let sum = 0;
-        for (const x of logits) sum += Math.exp(x - max);
-        pending.push({ logits, lse: max + Math.log(sum) });
+        if (last?.length !== V) last = new Float32Array(V);
+        last.set((out.logits.data as Float32Array).subarray((S - 1) * V, S * V));
         return out;
       };
     }
@@ -219,17 +219,8 @@ export class TransformersTeacher implements Teacher {
       if (text.startsWith(streamed) && rest) o.onText(rest);
     }
     const reply: TeacherReply = { text, finishReason, usage: { promptTokens, completionTokens: generated.length } };
-    if (k !== undefined) {
-      const piece = (id: number) => tokenizer.decode([id], { skip_special_tokens: false });
-      // As for the other teachers: no entry for the EOS token.
-      (eos ? generated.slice(0, -1) : generated).forEach((id, i) => {
-        const p = pending[i];
-        if (!p) return;
-        const order = topIndices(p.logits, k);
-        logprobs.push({ token: piece(id), logprob: p.logits[id] - p.lse, top: order.map((j) => ({ token: piece(j), logprob: p.logits[j] - p.lse })) });
-      });
-      reply.logprobs = logprobs;
-    }
+    // As for the other teachers: no entry for the EOS token.
+    if (k !== undefined) reply.logprobs = eos ? logprobs.slice(0, generated.length - 1) : logprobs.slice(0, generated.length);
     return reply;
   }
 
@@ -273,14 +264,3 @@ function isCdn(paths: string | { wasm?: string; mjs?: string } | undefined): boo
   return urls.some((u) => typeof u === 'string' && u.startsWith('https://cdn.jsdelivr.net/'));
 }
 
-/** Indices of the k largest values, largest first (ties: lower index first). */
-function topIndices(x: Float32Array, k: number): number[] {
-  const top: number[] = [];
-  for (let i = 0; i < x.length; i++) {
-    if (top.length < k) top.push(i);
-    else if (x[i] > x[top[k - 1]]) top[k - 1] = i;
-    else continue;
-    for (let j = top.length - 1; j > 0 && (x[top[j]] > x[top[j - 1]] || (x[top[j]] === x[top[j - 1]] && top[j] < top[j - 1])); j--) [top[j], top[j - 1]] = [top[j - 1], top[j]];
-  }
-  return top;
-}
