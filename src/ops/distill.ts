@@ -10,7 +10,7 @@ import { OpError } from '../gpu/errors.ts';
 import { grid, type Dispatch, type Runtime } from '../gpu/runtime.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import code from '../../shaders/distill.wgsl?raw';
-import { expectBindable, expectDType, expectLossChunk, expectPositiveInt, expectRank, expectShape } from './check.ts';
+import { expectBindable, expectDType, expectLossChunk, expectShape, expectTopK } from './check.ts';
 
 const OP = 'distillLoss';
 const WG = 256;
@@ -50,13 +50,7 @@ export interface DistillArgs {
 /** Per-row alpha·CE(student, target) + (1 − alpha)·D(teacher top-K, student); dlogits in place. */
 export function distillLoss(rt: Runtime, a: DistillArgs): Dispatch[] {
   const { R, V, N } = expectLossChunk(OP, a);
-  expectDType(OP, 'teacherIds', a.teacherIds, 'i32');
-  expectRank(OP, 'teacherIds', a.teacherIds, 2);
-  const K = a.teacherIds.shape[1];
-  expectShape(OP, 'teacherIds', a.teacherIds, [N, -1]);
-  expectPositiveInt(OP, 'teacher top-k (K)', K);
-  if (K > MAX_TOP_K) throw new OpError(OP, `teacherIds (${a.teacherIds.label}) has K = ${K} entries per row, at most ${MAX_TOP_K} are supported`);
-  if (K > V) throw new OpError(OP, `teacherIds (${a.teacherIds.label}) has K = ${K} entries per row but the vocabulary (logits ${a.logits.label}) has only V = ${V}`);
+  const K = expectTopK(OP, 'teacherIds', a.teacherIds, N, V, MAX_TOP_K, `logits ${a.logits.label}`);
   expectDType(OP, 'teacherLogprobs', a.teacherLogprobs, 'f32');
   expectShape(OP, 'teacherLogprobs', a.teacherLogprobs, [N, K]);
   if (!(a.alpha >= 0 && a.alpha <= 1)) throw new OpError(OP, `alpha must be in [0, 1], got ${a.alpha}`);

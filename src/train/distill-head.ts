@@ -16,7 +16,7 @@ import { lmHeadLoss, lmHeadScratchShape } from '../nn/lm_head.ts';
 import { crossEntropy } from '../ops/cross_entropy.ts';
 import { distillLoss, MAX_TOP_K, type DistillKind } from '../ops/distill.ts';
 import type { HeadSpec } from './head.ts';
-import { trainedRows } from './inputs.ts';
+import { padRows, trainedRows } from './inputs.ts';
 
 export interface DistillHeadOptions {
   kind: DistillKind;
@@ -88,25 +88,16 @@ export function distillHead(opts: DistillHeadOptions): HeadSpec {
       const evaluate = lmHeadLoss(rt, { hidden: ctx.hidden, weight, targets: ctx.inputs.targets, losses, correct, logits, evaluate: true });
 
       // Offline: the batch's (B', T', K) top-k padded into the planned (B, T, K).
-      const hostIds = new Int32Array(N * K), hostLps = new Float32Array(N * K);
+      // Padding a smaller batch: rows past it keep distinct valid ids (0..K-1 at first, a
+      // previous batch's later); their target is -100, so the loss never uses them.
+      const hostIds = Int32Array.from({ length: N * K }, (_, i) => i % K), hostLps = new Float32Array(N * K);
       const write = (batch: Batch, mode: 'train' | 'evaluate'): void => {
         if (teacher || mode !== 'train') return;
         if (!batch.teacherIds || !batch.teacherLogprobs) throw new Error('offline distillation: this batch carries no teacher top-k (every training example needs one from the --distill-topk file)');
         if (batch.teacherK !== K) throw new Error(`offline distillation: the batch's teacher top-k has K = ${batch.teacherK}, the head was planned for ${K}`);
-        let ids = batch.teacherIds, lps = batch.teacherLogprobs;
-        if (batch.B !== B || batch.T !== T) {
-          for (let i = 0; i < N; i++) for (let k = 0; k < K; k++) hostIds[i * K + k] = k;
-          hostLps.fill(0);
-          for (let b = 0; b < batch.B; b++) {
-            const from = b * batch.T * K, to = from + batch.T * K;
-            hostIds.set(ids.subarray(from, to), b * T * K);
-            hostLps.set(lps.subarray(from, to), b * T * K);
-          }
-          ids = hostIds;
-          lps = hostLps;
-        }
-        rt.write(teacherIds, ids);
-        rt.write(teacherLogprobs, lps);
+        const padded = batch.B !== B || batch.T !== T;
+        rt.write(teacherIds, padded ? padRows(hostIds, batch.teacherIds, batch.B, batch.T, T, K) : batch.teacherIds);
+        rt.write(teacherLogprobs, padded ? padRows(hostLps, batch.teacherLogprobs, batch.B, batch.T, T, K) : batch.teacherLogprobs);
       };
       return {
         train: [...(teacher?.steps ?? []), ...own],

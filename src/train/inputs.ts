@@ -103,18 +103,11 @@ export class InputWriter {
     const { B, T } = this;
     let ids = batch.ids, targets = batch.targets, positions = batch.positions, segmentIds = batch.segmentIds;
     if (batch.B !== B || batch.T !== T) {
-      this.ids.fill(0);
-      this.targets.fill(IGNORE_INDEX);
-      this.positions.fill(0);
-      this.segmentIds.fill(0);
-      for (let b = 0; b < batch.B; b++) {
-        const from = b * batch.T, to = from + batch.T;
-        this.ids.set(batch.ids.subarray(from, to), b * T);
-        this.targets.set(batch.targets.subarray(from, to), b * T);
-        this.positions.set(batch.positions.subarray(from, to), b * T);
-        this.segmentIds.set(batch.segmentIds.subarray(from, to), b * T);
-      }
-      ids = this.ids; targets = this.targets; positions = this.positions; segmentIds = this.segmentIds;
+      const pad = (dst: Int32Array, src: Int32Array, fill: number) => padRows(dst.fill(fill), src, batch.B, batch.T, T);
+      ids = pad(this.ids, batch.ids, 0);
+      targets = pad(this.targets, batch.targets, IGNORE_INDEX);
+      positions = pad(this.positions, batch.positions, 0);
+      segmentIds = pad(this.segmentIds, batch.segmentIds, 0);
     }
     const rt = this.rt;
     const inp = this.inputs;
@@ -125,6 +118,15 @@ export class InputWriter {
     rt.write(inp.embeddingIndex, embeddingBackwardIndex(ids, this.spec.vocabSize));
     if (inp.positionIndex) rt.write(inp.positionIndex, embeddingBackwardIndex(positions, this.spec.learnedPositions!));
   }
+}
+
+/**
+ * Copies a (B', T', width) batch array row by row into the planned (B, T, width) `dst` (whose
+ * padding the caller has filled) and returns it.
+ */
+export function padRows<A extends Int32Array | Float32Array>(dst: A, src: A, batchB: number, batchT: number, T: number, width = 1): A {
+  for (let b = 0; b < batchB; b++) dst.set(src.subarray(b * batchT * width, (b + 1) * batchT * width), b * T * width);
+  return dst;
 }
 
 /** Rows that carry loss (target ≠ -100): the LM head's share of the normaliser. */

@@ -101,7 +101,6 @@ export class Trainer {
   private batches!: StepBatches;
   private valBatches: Batch[] = [];
   private chatModels?: ChatModels;
-  /** The student before training, for side-by-side chat: built on first use, never trained. */
   private created = 0;
   private step = 0;
   private tokensSeen = 0;
