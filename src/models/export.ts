@@ -119,24 +119,30 @@ export function* tokenizerFiles(input: ExportInput): Generator<[string, string]>
   for (const [name, text] of Object.entries(files)) if (text !== undefined && !OWN.test(name)) yield [name, text];
 }
 
-/** Checks the weights against the parameter list, then writes one file or shards + index. */
-function weightFiles(arch: Architecture, input: ExportInput, dtype: ExportDtype): Map<string, Uint8Array> {
-  const specs = arch.parameters(input.config);
+/** Throws an ExportError listing every weight that is unexpected, missing or of the wrong size. */
+export function checkWeights(arch: Architecture, config: ModelConfig, weights: ReadonlyMap<string, Float32Array>): void {
+  const specs = arch.parameters(config);
   const problems: string[] = [];
   const expected = new Set(specs.map((s) => s.name));
-  for (const name of input.weights.keys()) if (!expected.has(name)) problems.push(`unexpected ${name}`);
-  const tensors: [string, WriteTensor][] = [];
+  for (const name of weights.keys()) if (!expected.has(name)) problems.push(`unexpected ${name}`);
   for (const s of specs) {
-    const w = input.weights.get(s.name);
+    const w = weights.get(s.name);
     const n = s.shape.reduce((a, b) => a * b, 1);
     if (!w) problems.push(`missing ${s.name}`);
     else if (w.length !== n) problems.push(`${s.name} has ${w.length} values, expected ${n} for [${s.shape.join(', ')}]`);
-    else {
-      if (dtype === 'f16') checkF16Range(s.name, w);
-      tensors.push([s.name, { dtype: ST_DTYPE[dtype], shape: s.shape, data: w }]);
-    }
   }
   if (problems.length) throw new ExportError(`the weights do not match the ${arch.name} config: ${problems.slice(0, 10).join('; ')}${problems.length > 10 ? '; …' : ''}`);
+}
+
+/** Checks the weights against the parameter list, then writes one file or shards + index. */
+function weightFiles(arch: Architecture, input: ExportInput, dtype: ExportDtype): Map<string, Uint8Array> {
+  checkWeights(arch, input.config, input.weights);
+  const tensors: [string, WriteTensor][] = [];
+  for (const s of arch.parameters(input.config)) {
+    const w = input.weights.get(s.name)!;
+    if (dtype === 'f16') checkF16Range(s.name, w);
+    tensors.push([s.name, { dtype: ST_DTYPE[dtype], shape: s.shape, data: w }]);
+  }
 
   const meta = { format: 'pt' };
   const maxBytes = input.maxShardBytes ?? 2e9;

@@ -11,7 +11,7 @@
 // `AutoModelForCausalLM.from_pretrained` and `pipeline('text-generation', ...)` load it as it is;
 // so does onnxruntime (web or node) on onnx/model.onnx.
 import type { ModelConfig } from '../config.ts';
-import { ExportError, generationConfig, hfConfig, tokenizerFiles, type ExportInput } from '../export.ts';
+import { checkWeights, generationConfig, hfConfig, tokenizerFiles, type ExportInput } from '../export.ts';
 import { architectures } from '../registry.ts';
 import { OnnxExportError } from './decoder.ts';
 import { gpt2Graph } from './gpt2.ts';
@@ -41,7 +41,7 @@ export function exportOnnx(input: OnnxExportInput): Map<string, Uint8Array> {
   const { config } = input;
   const build = GRAPHS[config.arch];
   if (!build) throw new OnnxExportError(`no ONNX graph for architecture ${config.arch} (supported: ${Object.keys(GRAPHS).join(', ')}); export it with --format safetensors`);
-  checkWeights(config, input.weights);
+  checkWeights(architectures().find((a) => a.name === config.arch)!, config, input.weights);
   const g = build(config, input.weights);
 
   const maxChunk = input.maxChunkBytes ?? MAX_FILE_BYTES;
@@ -71,8 +71,8 @@ export function exportOnnx(input: OnnxExportInput): Map<string, Uint8Array> {
   const tjs: Record<string, unknown> = { dtype: 'fp32' };
   if (chunks > 0) tjs.use_external_data_format = { 'model.onnx': chunks };
   out.set('config.json', json({ ...hfConfig(config, 'f32'), 'transformers.js_config': tjs }));
-  out.set('generation_config.json', json(generationConfig({ ...input, dtype: 'f32' })));
-  for (const [name, text] of tokenizerFiles({ ...input, dtype: 'f32' })) if (!name.startsWith('onnx/')) out.set(name, enc.encode(text));
+  out.set('generation_config.json', json(generationConfig(input)));
+  for (const [name, text] of tokenizerFiles(input)) out.set(name, enc.encode(text));
   return out;
 }
 
@@ -106,17 +106,3 @@ function placeExternal(g: GraphBuilder, maxChunk: number): Uint8Array[] {
   return files;
 }
 
-function checkWeights(config: ModelConfig, weights: ReadonlyMap<string, Float32Array>): void {
-  const arch = architectures().find((a) => a.name === config.arch)!;
-  const problems: string[] = [];
-  const specs = arch.parameters(config);
-  const expected = new Set(specs.map((s) => s.name));
-  for (const name of weights.keys()) if (!expected.has(name)) problems.push(`unexpected ${name}`);
-  for (const s of specs) {
-    const w = weights.get(s.name);
-    const n = s.shape.reduce((a, b) => a * b, 1);
-    if (!w) problems.push(`missing ${s.name}`);
-    else if (w.length !== n) problems.push(`${s.name} has ${w.length} values, expected ${n} for [${s.shape.join(', ')}]`);
-  }
-  if (problems.length) throw new ExportError(`the weights do not match the ${arch.name} config: ${problems.slice(0, 10).join('; ')}${problems.length > 10 ? '; …' : ''}`);
-}
