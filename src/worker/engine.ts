@@ -3,13 +3,12 @@
 // runs in the background of the Worker; every call here returns promptly except those that are
 // meant to wait (start loads the student and data, stop saves a checkpoint).
 import * as Comlink from 'comlink';
-import { resolveRenderer } from '../data/template.ts';
 import { PupilTeacher } from '../distill/teachers/pupil.ts';
-import { GpuCausalLM } from '../generate/index.ts';
 import { Runtime } from '../gpu/runtime.ts';
 import { loadPretrained } from '../models/load.ts';
 import { ParamLayout, ParamStore } from '../models/params.ts';
 import { zipParts } from '../models/zip.ts';
+import { OPTIMIZER_FILE } from '../train/checkpoint.ts';
 import { loadStudent } from '../train/student.ts';
 import { resolveRunConfig, type RunConfig } from '../train/config.ts';
 import { BrowserRunStorage } from '../train/storage-browser.ts';
@@ -277,20 +276,23 @@ export class Engine implements EngineApi {
     await this.unloadTeacher();
     // A checkpoint is a Hugging Face folder (config, safetensors, tokenizer): load it as one, through
     // the same student loader a run uses, so tokenizer and generation_config match training.
-    const picked = [...files].map(([name, bytes]) => new File([bytes as Uint8Array<ArrayBuffer>], name));
+    // The model's files only: the optimizer state (twice the model) is not needed for generation.
+    const picked = [...files].filter(([name]) => name !== OPTIMIZER_FILE).map(([name, bytes]) => new File([bytes as Uint8Array<ArrayBuffer>], name));
     const student = await loadStudent({ path: runId }, { loadPretrained: () => loadPretrained({ files: picked }, { cache: null }) });
     const store = new ParamStore(rt, new ParamLayout(student.arch.parameters(student.config)));
     try {
       store.load(student.weights);
       student.weights.clear();
-      const model = new GpuCausalLM(rt, student.config, store, { maxLength: Math.min(student.config.maxPositions, 2048) });
       // The run's own chat template, so the teacher is prompted as it was trained.
-      const renderer = resolveRenderer(meta.config.data.template, student.tokenizer);
-      const teacher = new PupilTeacher({ model, tokenizer: student.tokenizer, renderer, name: `pupil:${runId}`, dispose: () => (model.destroy(), store.destroy()) });
+      const maxLength = Math.min(student.config.maxPositions, 2048);
+      const teacher = PupilTeacher.fromModel(
+        { rt, config: student.config, store, tokenizer: student.tokenizer, destroy: () => store.destroy() },
+        { name: `pupil:${runId}`, template: meta.config.data.template, maxLength, owns: true },
+      );
       const info: TeacherInfo = {
         runId, name: `pupil:${runId}`,
         label: `${meta.name}: ${student.config.arch} C${student.config.hiddenSize} L${student.config.numLayers}${'hub' in meta.config.student ? ` from ${meta.config.student.hub}` : ''}`,
-        maxLength: model.maxLength, ...(meta.lastCheckpoint !== undefined ? { step: meta.lastCheckpoint } : {}),
+        maxLength, ...(meta.lastCheckpoint !== undefined ? { step: meta.lastCheckpoint } : {}),
       };
       this.teacher = { info, teacher };
       return info;
@@ -334,9 +336,6 @@ export class Engine implements EngineApi {
     if (!slot) return;
     this.teacher = undefined;
     await this.cancelTeacher();
-    // An aborted call leaves the teacher's queue right after the calls before it: once it has, no
-    // call uses the buffers any more.
-    await slot.teacher.generate([], { signal: AbortSignal.abort() }).catch(() => {});
-    slot.teacher.destroy();
+    await slot.teacher.destroy();
   }
 }

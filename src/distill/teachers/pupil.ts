@@ -116,7 +116,9 @@ export class PupilTeacher implements Teacher {
     return p;
   }
 
-  destroy(): void {
+  /** Frees the model once the calls already queued have finished (none may use freed buffers). */
+  async destroy(): Promise<void> {
+    await this.tail;
     this.dispose?.();
   }
 
