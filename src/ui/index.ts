@@ -3,7 +3,7 @@
 export { PupilAdapterInfo } from './pupil-adapter-info.ts';
 export { PupilChat, type BeforeReply, type ChatBackend, type Sampling } from './pupil-chat.ts';
 export { PupilDataset, type DatasetChangeDetail, type DatasetMode, type DatasetSource } from './pupil-dataset.ts';
-export { PupilDistill, toAlpaca, type DistillProgress, type DistillUseDetail } from './pupil-distill.ts';
+export { PupilDistill, type DistillProgress, type DistillUseDetail } from './pupil-distill.ts';
 export { PupilTeacherSettings, teacherAdvice, type TeacherChoice } from './pupil-teacher-settings.ts';
 export { openDistillStore, type DistillMode, type DistillStore, type GeneratedRecord, type GeneratedSet } from './distill-store.ts';
 export { PupilLossChart, type ChartView } from './pupil-loss-chart.ts';

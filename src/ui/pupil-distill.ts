@@ -1,6 +1,6 @@
 import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
 import type { Example } from '../data/types.ts';
-import type { AlpacaLike } from '../distill/regenerate.ts';
+import { exampleTask } from '../distill/task.ts';
 import type { Teacher } from '../distill/teacher.ts';
 import type { EngineClient } from '../worker/client.ts';
 import type { RunMeta } from '../worker/protocol.ts';
@@ -205,12 +205,18 @@ export class PupilDistill extends LitElement {
     if (this._busy) return undefined;
     const choice = this.settings?.value;
     if (!choice) return undefined;
-    const seeds = this.examples.map(toAlpaca).filter((x): x is AlpacaLike & { input: string; output: string } => !!x);
+    // The records the command line would take too (single-turn tasks, with their extra fields).
+    const seeds = this.examples.flatMap((ex) => {
+      const t = exampleTask(ex);
+      return typeof t === 'string' ? [] : [{ ...t.task, output: t.output }];
+    });
     this._error = this._warning = undefined;
     if (!seeds.length) {
-      this._error = { message: 'The current dataset has no record to start from: choose one in the Dataset section first.' };
+      this._error = { message: 'The current dataset has no single-turn record to start from: choose one in the Dataset section first.' };
       return undefined;
     }
+    const skipped = this.examples.length - seeds.length;
+    if (skipped) this._warning = `${skipped} of ${this.examples.length} records are not single-turn tasks (prompt/completion or multi-turn) and were left out.`;
     const ac = new AbortController();
     this.abort = ac;
     this._busy = true;
@@ -398,14 +404,6 @@ export class PupilDistill extends LitElement {
           ${set.records.length > PREVIEW_ROWS ? html`<p class="note">The first ${PREVIEW_ROWS} of ${set.records.length}.</p>` : nothing}`
         : nothing}`;
   }
-}
-
-/** A dataset example as the Alpaca record the generation loops take. */
-export function toAlpaca(ex: Example): (AlpacaLike & { input: string; output: string }) | undefined {
-  if (ex.kind === 'completion') return { instruction: ex.prompt, input: '', output: ex.completion };
-  if (ex.alpaca) return { instruction: ex.alpaca.instruction, input: ex.alpaca.input, output: ex.alpaca.output };
-  const user = ex.messages.findLast((m) => m.role === 'user');
-  return user ? { instruction: user.content, input: '', output: ex.messages.findLast((m) => m.role === 'assistant')?.content ?? '' } : undefined;
 }
 
 customElements.define('pupil-distill', PupilDistill);

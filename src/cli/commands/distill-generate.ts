@@ -11,7 +11,8 @@ import { loadDatasetFile } from '../../data/node.ts';
 import type { TemplateChoice } from '../../data/template.ts';
 import { loadTokenizer } from '../../data/tokenizer.ts';
 import type { Example } from '../../data/types.ts';
-import { regenerateResponses, type AlpacaLike } from '../../distill/regenerate.ts';
+import { regenerateResponses } from '../../distill/regenerate.ts';
+import { exampleTask, type RegenerateTask } from '../../distill/task.ts';
 import { selfInstruct, type RejectReason, type SeedTask, type SelfInstructSummary } from '../../distill/self-instruct.ts';
 import type { Teacher, TeacherMessage, TeacherOptions, TeacherReply } from '../../distill/teacher.ts';
 import { OpenAITeacher } from '../../distill/teachers/openai.ts';
@@ -275,22 +276,6 @@ function interruptible(): { signal: AbortSignal; interrupted: () => boolean; dis
   return { signal: ctl.signal, interrupted: () => ctl.signal.aborted, dispose: () => (process.off('SIGINT', onSig), process.off('SIGTERM', onSig)) };
 }
 
-type Task = AlpacaLike & { input: string };
-
-/** A single-turn task from any record format; a string says why a record has none. */
-export function exampleTask(e: Example): { task: Task; output: string } | string {
-  if (e.kind === 'completion') return 'prompt/completion records have no instruction';
-  const meta = e.meta ?? {};
-  if (e.alpaca) {
-    const { instruction, input, output, system } = e.alpaca;
-    return { task: { instruction, input, ...(system ? { system } : {}), ...meta }, output };
-  }
-  const turns = e.messages.filter((m) => m.role !== 'system');
-  if (turns.length !== 2 || turns[0].role !== 'user' || turns[1].role !== 'assistant') return 'not a single user turn and reply';
-  const system = e.messages.find((m) => m.role === 'system')?.content;
-  return { task: { instruction: turns[0].content, input: '', ...(system ? { system } : {}), ...meta }, output: turns[1].content };
-}
-
 function reportRejections(loaded: LoadResult, skipped: { line: number; why: string }[], file: string): void {
   const total = loaded.rejections.length + skipped.length;
   if (!total) return;
@@ -442,7 +427,7 @@ export function regenerateMain(argv: string[]): Promise<number> {
     const limit = numberFlag('limit', v.limit, { integer: true, min: 1 });
     const loaded = await loadDatasetFile(v.data, { limit });
     const skipped: { line: number; why: string }[] = [];
-    const tasks: { task: Task; line: number }[] = [];
+    const tasks: { task: RegenerateTask; line: number }[] = [];
     for (const e of loaded.examples) {
       const t = exampleTask(e);
       if (typeof t === 'string') skipped.push({ line: e.source.line, why: t });
