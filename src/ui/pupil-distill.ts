@@ -132,6 +132,16 @@ export class PupilDistill extends LitElement {
   override disconnectedCallback(): void {
     super.disconnectedCallback();
     this.abort?.abort();
+    void this.dropLoaded();
+  }
+
+  /** Frees the loaded teacher: a browser model's memory, or the engine's teacher slot. */
+  private async dropLoaded(): Promise<void> {
+    const loaded = this.loaded;
+    this.loaded = undefined;
+    if (!loaded) return;
+    if (loaded.key.startsWith('run:')) await this.client?.unloadTeacher();
+    else await (loaded.teacher as { dispose?: () => Promise<void> }).dispose?.();
   }
 
   protected override willUpdate(changed: PropertyValues<this>): void {
@@ -168,6 +178,7 @@ export class PupilDistill extends LitElement {
 
   private async makeTeacher(choice: TeacherChoice, signal: AbortSignal): Promise<{ teacher: Teacher; short: string; concurrency: number }> {
     if (choice.kind === 'endpoint') {
+      await this.dropLoaded();
       if (!/^https?:\/\//.test(choice.baseUrl)) throw new Error(`Base URL: give the endpoint's address, starting with http:// or https:// (got "${choice.baseUrl}")`);
       if (!choice.model) throw new Error('Model: give the model id the endpoint serves ("List models" fills it in)');
       const { OpenAITeacher } = await import('../distill/teachers/openai.ts');
@@ -179,6 +190,7 @@ export class PupilDistill extends LitElement {
       if (!this.client) throw new Error('The engine is not available (this page has no WebGPU): a saved run cannot be a teacher here');
       const key = `run:${choice.runId}`;
       if (this.loaded?.key !== key) {
+        await this.dropLoaded();
         this._status = `Loading run ${choice.runId} as the teacher…`;
         const info = await this.client.loadTeacher(choice.runId);
         this.loaded = { key, teacher: this.client.runTeacher(info) };
@@ -188,6 +200,7 @@ export class PupilDistill extends LitElement {
     if (!/^[\w.-]+\/[\w.-]+$/.test(choice.model)) throw new Error(`Model: give a Hugging Face Hub id as owner/name (got "${choice.model}")`);
     const key = `browser:${choice.model}:${choice.device}`;
     if (this.loaded?.key !== key) {
+      await this.dropLoaded();
       this._status = `Loading ${choice.model}…`;
       // Loaded on first use: transformers.js stays out of the default bundle.
       const { TransformersTeacher } = await import('../distill/teachers/transformers.ts');
@@ -227,11 +240,19 @@ export class PupilDistill extends LitElement {
     let set: GeneratedSet | undefined;
     let lastError: string | undefined;
     const store = await this.getStore();
-    const save = async () => {
+    const write = async () => {
       if (!set) return;
       set.updated = Date.now();
       await store.save(set);
       this._sets = [set, ...this._sets.filter((s) => s.id !== set!.id)];
+    };
+    // Writes run one after another. While records arrive, at most one a second (each rewrites the
+    // whole set); the final save writes whatever came after the last one.
+    let chain = Promise.resolve(), lastWrite = 0;
+    const save = (whileGenerating = false): Promise<void> => {
+      if (whileGenerating && Date.now() - lastWrite < 1000) return chain;
+      lastWrite = Date.now();
+      return (chain = chain.then(write));
     };
     try {
       const made = await this.makeTeacher(choice, ac.signal);
@@ -248,7 +269,6 @@ export class PupilDistill extends LitElement {
         // Each record is stored as it arrives (completion order), so a closed tab keeps them; the
         // finished set is then rewritten in the dataset's order.
         const arrived: GeneratedRecord[] = [];
-        let saving = Promise.resolve();
         const r = await regenerateResponses(teacher, todo, {
           concurrency: made.concurrency, signal: ac.signal, options,
           // A saved run answers in the prompt format it was trained on: no system turn added.
@@ -257,10 +277,9 @@ export class PupilDistill extends LitElement {
           onRecord: (rec) => {
             arrived.push({ ...rec } as GeneratedRecord);
             set!.records = arrived;
-            saving = saving.then(save);
+            void save(true);
           },
         });
-        await saving;
         set.records = r.records.map((x) => ({ ...x }) as GeneratedRecord);
         set.rejected = r.failures.length;
         if (r.failures.length && r.records.length) this._warning = `${r.failures.length} failed (line ${r.failures[0].line}: ${r.failures[0].message}); the others are kept.`;
@@ -275,7 +294,7 @@ export class PupilDistill extends LitElement {
           for await (const rec of it) {
             set.records.push({ ...rec });
             this.progress({ ...this._progress!, done: set.records.length, kept: set.records.length });
-            await save();
+            await save(true);
           }
         } catch (e) {
           if (!ac.signal.aborted) throw e;
