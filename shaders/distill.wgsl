@@ -36,7 +36,9 @@
 // support entry. All reductions are fixed-shape trees: bit-identical run to run. Reads of the
 // logits at t and at the ids happen before the storage barrier that precedes the in-place writes.
 //
-// Entry points: train (loss + gradient over the logits), eval (loss only).
+// Entry points: train (loss + gradient over the logits), eval (loss only), and train_acc /
+// eval_acc, which also write correct[n] = 1 where argmax(x) == t (first index wins ties, as
+// torch.argmax and cross_entropy.wgsl), from the same pass over the row.
 
 override WG: u32 = 256;
 
@@ -61,9 +63,11 @@ struct Params {
 @group(0) @binding(4) var<storage, read> teacher_lp: array<f32>;       // (N, K)
 @group(0) @binding(5) var<storage, read_write> losses: array<f32>;     // (N)
 @group(0) @binding(6) var<storage, read> grad_scale: array<f32>;       // (1)
+@group(0) @binding(7) var<storage, read_write> correct: array<f32>;    // (N), the _acc entries only
 
 var<workgroup> sh_a: array<f32, WG>;
 var<workgroup> sh_b: array<f32, WG>;
+var<workgroup> sh_i: array<u32, WG>;
 
 fn reduce_sum(v: f32, lid: u32) -> f32 {
   sh_a[lid] = v;
@@ -89,21 +93,32 @@ fn reduce_max(v: f32, lid: u32) -> f32 {
   return r;
 }
 
-// Max m and Σ exp(x − m) of the whole row at temperature 1 (online per invocation, then a tree).
-fn row_stats(base: u32, lid: u32) -> vec2f {
+struct RowStats {
+  m: f32,     // max of the row
+  s: f32,     // Σ exp(x − m)
+  best: u32,  // first index of the max (V when none)
+}
+
+// Max, Σ exp(x − m) and first argmax of the whole row at temperature 1 (online per invocation,
+// then a tree).
+fn row_stats(base: u32, lid: u32) -> RowStats {
   var m = NEG_INF;
   var s = 0.0;
+  var best = p.V;
   for (var j = lid; j < p.V; j += WG) {
     let x = logits[base + j];
     if (x > m) {
+      // Strictly greater: j grows within an invocation, so its first maximum is kept.
       s = s * exp(m - x) + 1.0;
       m = x;
+      best = j;
     } else {
       s += exp(x - m);
     }
   }
   sh_a[lid] = m;
   sh_b[lid] = s;
+  sh_i[lid] = best;
   workgroupBarrier();
   for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
     if (lid < stride) {
@@ -115,12 +130,13 @@ fn row_stats(base: u32, lid: u32) -> vec2f {
       var sb = 0.0;
       if (sh_b[lid] > 0.0) { sa = sh_b[lid] * exp(ma - mm); }
       if (sh_b[lid + stride] > 0.0) { sb = sh_b[lid + stride] * exp(mb - mm); }
+      if (mb > ma || (mb == ma && sh_i[lid + stride] < sh_i[lid])) { sh_i[lid] = sh_i[lid + stride]; }
       sh_a[lid] = mm;
       sh_b[lid] = sa + sb;
     }
     workgroupBarrier();
   }
-  let r = vec2f(sh_a[0], sh_b[0]);
+  let r = RowStats(sh_a[0], sh_b[0], sh_i[0]);
   workgroupBarrier();
   return r;
 }
@@ -139,10 +155,11 @@ fn row_of(wid: vec3u, nwg: vec3u) -> u32 {
   return wid.x + wid.y * nwg.x;
 }
 
-// `scale` is read by the train entry only, so eval's bind group needs no grad_scale.
-fn run(wid: vec3u, nwg: vec3u, lid: u32, train: bool, scale: f32) {
+// `scale` is read by the train entries only, so eval's bind group needs no grad_scale. Returns the
+// row's correct flag (the _acc entries write it; the others do not bind `correct`).
+fn run(wid: vec3u, nwg: vec3u, lid: u32, train: bool, scale: f32) -> f32 {
   let row = row_of(wid, nwg);
-  if (row >= p.R) { return; }
+  if (row >= p.R) { return 0.0; }
   let n = p.row_offset + row;
   let base = row * p.V;
   let t = targets[n];
@@ -210,7 +227,7 @@ fn run(wid: vec3u, nwg: vec3u, lid: u32, train: bool, scale: f32) {
     for (var j = lid; j < p.V; j += WG) {
       var gj = 0.0;
       if (row_ok) {
-        gj = exp(logits[base + j] - st.x) / st.y;
+        gj = exp(logits[base + j] - st.m) / st.s;
         if (j == u32(t)) { gj -= 1.0; }
         gj *= p.alpha * scale;
       }
@@ -228,21 +245,37 @@ fn run(wid: vec3u, nwg: vec3u, lid: u32, train: bool, scale: f32) {
     var loss = 0.0;
     if (t != IGNORE_INDEX) {
       if (row_ok) {
-        loss = p.alpha * (log(st.y) + st.x - xt) + (1.0 - p.alpha) * D;
+        loss = p.alpha * (log(st.s) + st.m - xt) + (1.0 - p.alpha) * D;
       } else {
         loss = nan();
       }
     }
     losses[n] = loss;
   }
+  return select(0.0, 1.0, t_ok && st.best == u32(t));
 }
 
 @compute @workgroup_size(WG)
 fn train(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  run(wid, nwg, lid, true, grad_scale[0]);
+  _ = run(wid, nwg, lid, true, grad_scale[0]);
 }
 
 @compute @workgroup_size(WG)
 fn eval(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  run(wid, nwg, lid, false, 0.0);
+  _ = run(wid, nwg, lid, false, 0.0);
+}
+
+fn write_correct(wid: vec3u, nwg: vec3u, lid: u32, c: f32) {
+  let row = row_of(wid, nwg);
+  if (lid == 0u && row < p.R) { correct[p.row_offset + row] = c; }
+}
+
+@compute @workgroup_size(WG)
+fn train_acc(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  write_correct(wid, nwg, lid, run(wid, nwg, lid, true, grad_scale[0]));
+}
+
+@compute @workgroup_size(WG)
+fn eval_acc(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  write_correct(wid, nwg, lid, run(wid, nwg, lid, false, 0.0));
 }

@@ -34,6 +34,8 @@ export interface DistillArgs {
   rowOffset: number;
   /** (N) f32: receives alpha·CE + (1 − alpha)·D at rowOffset + r (0 if ignored, NaN on bad ids/targets). */
   losses: Tensor;
+  /** (N) f32: receives 1 where argmax(logits) == target (first index wins ties), else 0: token accuracy from the same pass. */
+  correct?: Tensor;
   /** (1) f32: multiplies the gradient (1 / countTargets for a mean). Required unless `evaluate`. */
   gradScale?: Tensor;
   kind: DistillKind;
@@ -67,9 +69,14 @@ export function distillLoss(rt: Runtime, a: DistillArgs): Dispatch[] {
   if (R * V >= 2 ** 32 || N * K >= 2 ** 32) throw new OpError(OP, `logits (${a.logits.label}, ${R * V} elements) or teacher top-k (${N * K}) do not fit 32-bit indices; use smaller chunks`);
   expectBindable(OP, rt.limits, ['logits', 'targets', 'teacherIds', 'teacherLogprobs', 'losses'], a.logits, a.targets, a.teacherIds, a.teacherLogprobs, a.losses);
 
-  const variant = a.evaluate ? 'eval' : 'train';
+  if (a.correct) {
+    expectDType(OP, 'correct', a.correct, 'f32');
+    expectShape(OP, 'correct', a.correct, [N]);
+  }
+  const variant = (a.evaluate ? 'eval' : 'train') + (a.correct ? '_acc' : '');
   const bindings: Record<number, Tensor> = { 1: a.logits, 2: a.targets, 3: a.teacherIds, 4: a.teacherLogprobs, 5: a.losses };
   if (!a.evaluate) bindings[6] = a.gradScale!;
+  if (a.correct) bindings[7] = a.correct;
   return [
     rt.kernel({
       key: { kernel: 'distill', variant, dtype: 'f32', constants: { WG } },

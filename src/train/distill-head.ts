@@ -4,7 +4,7 @@
 // each micro-batch) or from a sidecar file computed beforehand (offline: uploaded by `write`).
 // The LM head's chunk loop (lmHeadLoss) with the distillation loss per chunk, so the (N, V)
 // logits never exist:
-//   logits = h·Wᵀ;  crossEntropy (evaluate: token accuracy);  distillLoss in place → dlogits;
+//   logits = h·Wᵀ;  distillLoss in place → dlogits (and token accuracy);
 //   dh = dlogits·W;  dW += dlogitsᵀ·h
 // Evaluation is the plain LM head's cross-entropy, so validation losses of distilled and plain
 // runs (and of different alphas or teachers) compare; the training loss reported is the combined one.
@@ -13,7 +13,6 @@ import type { Batch } from '../data/batch.ts';
 import type { ModelConfig } from '../models/config.ts';
 import { buildTeacherTopK, teacherShapes, type TeacherModel } from '../distill/teacher-topk.ts';
 import { lmHeadLoss, lmHeadScratchShape } from '../nn/lm_head.ts';
-import { crossEntropy } from '../ops/cross_entropy.ts';
 import { distillLoss, MAX_TOP_K, type DistillKind } from '../ops/distill.ts';
 import type { HeadSpec } from './head.ts';
 import { padRows, trainedRows } from './inputs.ts';
@@ -76,14 +75,10 @@ export function distillHead(opts: DistillHeadOptions): HeadSpec {
       const targets = { ...ctx.inputs.targets, shape: [N] };
       const own = lmHeadLoss(rt, {
         hidden: ctx.hidden, dhidden: ctx.dhidden, weight, dweight, targets, losses, correct, logits, gradScale: ctx.gradScale,
-        chunkLoss: (chunk, r0) => [
-          // Token accuracy only (its losses are overwritten by the distillation loss just after).
-          ...crossEntropy(rt, { logits: chunk, targets, rowOffset: r0, losses, correct, evaluate: true }),
-          ...distillLoss(rt, {
-            logits: chunk, targets, teacherIds, teacherLogprobs, rowOffset: r0, losses, gradScale: ctx.gradScale,
-            kind: opts.kind, beta: opts.beta, alpha: opts.alpha, temperature: opts.temperature,
-          }),
-        ],
+        chunkLoss: (chunk, r0) => distillLoss(rt, {
+          logits: chunk, targets, teacherIds, teacherLogprobs, rowOffset: r0, losses, correct, gradScale: ctx.gradScale,
+          kind: opts.kind, beta: opts.beta, alpha: opts.alpha, temperature: opts.temperature,
+        }),
       });
       const evaluate = lmHeadLoss(rt, { hidden: ctx.hidden, weight, targets: ctx.inputs.targets, losses, correct, logits, evaluate: true });
 

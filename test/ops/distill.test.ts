@@ -30,13 +30,16 @@ interface Case {
   ignore?: number;
   scale?: number;
   evaluate?: boolean;
+  /** Also write token accuracy (the _acc entry points); `ties` rounds the logits so many tie. */
+  correct?: boolean;
+  ties?: boolean;
 }
 
 /** Runs the op on seeded data and checks losses and dlogits against the float64 reference. */
 async function checkDistill(c: Case) {
   const rt = await getRuntime();
   const { R, V, K } = c, N = R;
-  const x = rand(R * V, c.seed, -AMP, AMP);
+  const x = rand(R * V, c.seed, -AMP, AMP).map((v) => (c.ties ? Math.round(v) : v));
   const targets = randInt(N, c.seed + 1, V);
   const drop = rand(N, c.seed + 2, 0, 1);
   targets.forEach((_, i) => { if (drop[i] < (c.ignore ?? 0.25)) targets[i] = IGNORE_INDEX; });
@@ -50,11 +53,21 @@ async function checkDistill(c: Case) {
   const tLps = rt.upload(lps32, [N, K], 'f32', 'teacherLogprobs');
   const losses = rt.tensor([N], 'f32', 'losses');
   const gradScale = rt.upload([scale], [1], 'f32', 'gradScale');
+  const correct = c.correct ? rt.upload(new Float32Array(N).fill(7), [N], 'f32', 'correct') : undefined;
   rt.once(distillLoss(rt, {
-    logits, targets: tTargets, teacherIds: tIds, teacherLogprobs: tLps, rowOffset: 0, losses,
+    logits, targets: tTargets, teacherIds: tIds, teacherLogprobs: tLps, rowOffset: 0, losses, correct,
     gradScale: c.evaluate ? undefined : gradScale, kind: c.kind, beta: c.beta, alpha: c.alpha, temperature: c.temperature, evaluate: c.evaluate,
   }));
   const loss = await readF32(rt, losses), grads = await readF32(rt, logits);
+  if (correct) {
+    // First index of the row's maximum, as torch.argmax; ignored rows count as not correct.
+    const want = Array.from(targets, (t, r) => {
+      const row = x.subarray(r * V, (r + 1) * V);
+      return t !== IGNORE_INDEX && row.indexOf(Math.max(...row)) === t ? 1 : 0;
+    });
+    expect(Array.from(await readF32(rt, correct))).toEqual(want);
+    rt.free(correct);
+  }
   rt.free(logits, tTargets, tIds, tLps, losses, gradScale);
   await expectNoGpuErrors(rt);
 
@@ -86,6 +99,14 @@ describe('distillLoss', () => {
       });
     }
   }
+
+  it('token accuracy from the same pass (train and evaluate): argmax == target, first index on ties, 0 on ignored rows; loss and gradient as without it', async () => {
+    for (const evaluate of [false, true]) {
+      // Integer logits in [-4, 4] over V = 9: most rows have tied maxima, and targets often hit them.
+      await checkDistill({ R: 33, V: 9, K: 3, kind: 'forward', alpha: 0.5, temperature: 1, seed: 11, correct: true, ties: true, evaluate });
+      await checkDistill({ R: 7, V: 130, K: 5, kind: 'jsd', beta: 0.3, alpha: 0.5, temperature: 2, seed: 12, correct: true, evaluate });
+    }
+  });
 
   it('evaluate: loss only, logits untouched, no gradScale', () => checkDistill({ R: 7, V: 130, K: 5, kind: 'jsd', beta: 0.5, alpha: 0.5, temperature: 2, seed: 5, evaluate: true }).then(() => {}));
 
