@@ -59,6 +59,7 @@ export class PupilDistill extends LitElement {
     _count: { state: true },
     _maxTokens: { state: true },
     _temperature: { state: true },
+    _seed: { state: true },
     _busy: { state: true },
     _status: { state: true },
     _progress: { state: true },
@@ -82,6 +83,8 @@ export class PupilDistill extends LitElement {
   declare private _count: number;
   declare private _maxTokens: number;
   declare private _temperature: number;
+  /** Sampling seed sent with every request (same seed, same replies), or none. */
+  declare private _seed?: number;
   declare private _busy: boolean;
   declare private _status?: string;
   declare private _progress?: DistillProgress;
@@ -263,7 +266,7 @@ export class PupilDistill extends LitElement {
       this._currentId = set.id;
       await save();
       this._status = `Generating with ${made.teacher.name}…`;
-      const options = { maxTokens: this._maxTokens, temperature: this._temperature };
+      const options = { maxTokens: this._maxTokens, temperature: this._temperature, ...(this._seed !== undefined ? { seed: this._seed } : {}) };
       if (this._mode === 'regenerate') {
         const { regenerateResponses } = await import('../distill/regenerate.ts');
         // Each record is stored as it arrives (completion order), so a closed tab keeps them; the
@@ -378,6 +381,7 @@ export class PupilDistill extends LitElement {
         <label class="field" for="count">${this._mode === 'regenerate' ? 'First N records (0: all)' : 'New records'}<input id="count" type="number" min="0" .value=${String(this._count)} @change=${(e: Event) => (this._count = Number((e.target as HTMLInputElement).value) || 0)} /></label>
         <label class="field" for="max-tokens">Max tokens per response<input id="max-tokens" type="number" min="1" .value=${String(this._maxTokens)} @change=${(e: Event) => (this._maxTokens = Math.max(1, Number((e.target as HTMLInputElement).value) || 256))} /></label>
         <label class="field" for="temperature">Temperature<input id="temperature" type="number" min="0" max="2" step="0.1" .value=${String(this._temperature)} @change=${(e: Event) => (this._temperature = Math.max(0, Number((e.target as HTMLInputElement).value)))} /></label>
+        <label class="field" for="seed">Seed<input id="seed" type="number" min="0" step="1" placeholder="random" .value=${this._seed === undefined ? '' : String(this._seed)} @change=${(e: Event) => { const v = (e.target as HTMLInputElement).value; this._seed = v === '' ? undefined : Math.max(0, Math.floor(Number(v))); }} /></label>
       </fieldset>
       <div class="row">
         <button class="primary" data-generate ?disabled=${dis || !n} @click=${() => this.generate()}>Generate</button>
