@@ -1,7 +1,6 @@
 // `npm run bench -- profile [v512|v49152]`: where one training step of the train benchmark's model
 // spends its GPU time, per dispatch label, from GPU timestamps (one compute pass per dispatch while
-// profiling, so the total is a little above an unprofiled step). AdamW is encoded outside the
-// runtime (indirect dispatch) and is not in the table. Prints only; nothing is written.
+// profiling, so the total is a little above an unprofiled step). Prints only; nothing is written.
 import { nodeGPU } from '../src/gpu/node.ts';
 import { Runtime } from '../src/gpu/runtime.ts';
 import { initialize, tinyConfig } from '../src/models/init.ts';

@@ -44,6 +44,41 @@ fn powi(beta: f32, step: f32) -> f32 {
   return r;
 }
 
+// Four consecutive elements per invocation (offset and count multiples of 4), vec4 loads: the
+// hyper-parameters, bias corrections and mask word are read once per 4 elements. On lavapipe
+// every storage load is a per-lane scalar load, so these overheads outweighed the update itself:
+// 3.3M parameters took 31 ms with `main`, 10.9 ms with `main4`.
+@group(0) @binding(8) var<storage, read_write> params4: array<vec4f>;  // (P / 4)
+@group(0) @binding(9) var<storage, read> grads4: array<vec4f>;         // (P / 4)
+@group(0) @binding(10) var<storage, read_write> m4: array<vec4f>;      // (P / 4)
+@group(0) @binding(11) var<storage, read_write> v4: array<vec4f>;      // (P / 4)
+
+@compute @workgroup_size(WG)
+fn main4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let k = (wid.x + wid.y * nwg.x) * WG + lid;
+  if (k >= p.count / 4u) { return; }
+  let i = p.offset / 4u + k;  // index of the vec4; elements 4i .. 4i + 3
+
+  let lr = hyper[0];
+  let beta1 = hyper[1];
+  let beta2 = hyper[2];
+  let eps = hyper[3];
+  let wd = hyper[4];
+  let step = hyper[5];
+
+  let g = grads4[i] * grad_scale[p.scale_index];
+  let bits = decay_mask[i >> 3u] >> ((4u * i) & 31u);
+  let decay = (vec4u(bits) >> vec4u(0u, 1u, 2u, 3u)) & vec4u(1u);
+  let w = params4[i] * select(vec4f(1.0), vec4f(1.0 - lr * wd), decay != vec4u(0u));
+  let mi = m4[i] + (1.0 - beta1) * (g - m4[i]);
+  let vi = beta2 * v4[i] + (1.0 - beta2) * g * g;
+  let step_size = lr / (1.0 - powi(beta1, step));
+  let denom = sqrt(vi) / sqrt(1.0 - powi(beta2, step)) + eps;
+  params4[i] = w - step_size * (mi / denom);
+  m4[i] = mi;
+  v4[i] = vi;
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let k = (wid.x + wid.y * nwg.x) * WG + lid;

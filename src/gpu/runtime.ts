@@ -93,6 +93,15 @@ export class Runtime {
     });
   }
 
+  /**
+   * A software adapter (lavapipe, SwiftShader): a few CPU cores running one invocation per SIMD
+   * lane. Kernels pick other tile and workgroup shapes there (see each op's tuning).
+   */
+  get isCpuAdapter(): boolean {
+    const i = this.adapterInfo;
+    return /llvmpipe|lavapipe|swiftshader|software/i.test(`${i.vendor} ${i.architecture} ${i.device} ${i.description}`);
+  }
+
   /** Acquires a device (page, worker, or Node with `{ gpu: await nodeGPU() }`). */
   static async create(opts: AcquireOptions = {}): Promise<Runtime> {
     const a = await acquireDevice(opts);
@@ -240,6 +249,19 @@ export class Runtime {
       }
     }
     pass?.end();
+    this.submit(enc);
+  }
+
+  /**
+   * Timestamp writes for a compute pass encoded outside run() (an indirect dispatch), so that it
+   * shows in the profile; undefined when not profiling. Submit its encoder with submit().
+   */
+  timestampWrites(label: string): GPUComputePassTimestampWrites | undefined {
+    return this.profiler?.next(label);
+  }
+
+  /** Submits an encoder, resolving the profiler's timestamps of its passes when profiling. */
+  submit(enc: GPUCommandEncoder): void {
     const finish = this.profiler?.finish(enc);
     this.device.queue.submit([enc.finish()]);
     if (finish) this.pendingProfiles.push(this.guard(finish()));

@@ -7,7 +7,7 @@ import { attentionBackward, attentionForward } from '../ops/attention.ts';
 import { copyColumns } from '../ops/columns.ts';
 import { ropeBackward, ropeForward } from '../ops/rope.ts';
 import type { LayerContext } from './context.ts';
-import { linearBackward, linearForward } from './linear.ts';
+import { linearBackward, linearForward, linearForwardMany } from './linear.ts';
 import type { LayerNames } from './types.ts';
 
 /** What the attention sublayer keeps for its backward. */
@@ -43,9 +43,8 @@ export function attentionForwardLayer(
       steps.push(...copyColumns(rt, { out: t, inp: qkv, outCol: 0, inpCol: widths.slice(0, i).reduce((x, y) => x + y, 0), cols: widths[i] }));
     });
   } else {
-    for (const [t, n] of [[s.q, names.qkv.q], [s.k, names.qkv.k], [s.v, names.qkv.v]] as const) {
-      steps.push(...linearForward(rt, { out: t, inp: a.inp, weight: w.p(n.weight), bias: w.p(n.bias), layout }));
-    }
+    const parts = ([[s.q, names.qkv.q], [s.k, names.qkv.k], [s.v, names.qkv.v]] as const).map(([out, n]) => ({ out, weight: w.p(n.weight), bias: w.p(n.bias) }));
+    steps.push(...linearForwardMany(rt, { inp: a.inp, parts, layout }));
   }
   const q4 = heads(s.q, d.B, d.T, d.Hq, d.D);
   const k4 = heads(s.k, d.B, d.T, d.Hkv, d.D);

@@ -70,7 +70,13 @@ export function buildDecoder(rt: Runtime, cfg: ModelConfig, spec: DecoderSpec, s
     throw new Error('buildDecoder: learned positions need BatchInputs.positionIndex = embeddingBackwardIndex(positions, maxPositions)');
   }
   const frozen = store.layout.entries.some((e) => !e.trainable) && !opts.forwardOnly;
-  const acts = new Activations(rt, decoderPlan(cfg, spec, B, T, opts, frozen));
+  const plan = decoderPlan(cfg, spec, B, T, opts, frozen);
+  // q, k, v (and gate, up) of a block back to back: their projections can then run as one matmul.
+  const groups = Object.keys(plan).filter((n) => n.endsWith('.q')).flatMap((n) => {
+    const p = n.slice(0, -2);
+    return [[`${p}.q`, `${p}.k`, `${p}.v`], [`${p}.pre`, `${p}.up`]];
+  });
+  const acts = new Activations(rt, plan, {}, groups);
   const a = (n: string) => acts.get(n);
   const w = new Weights(store, frozen ? a('discard') : undefined);
 

@@ -4,7 +4,7 @@
 //   'hf'     torch.nn.Linear, weight (O, I):  y = x·Wᵀ + b
 //   'conv1d' GPT-2's Conv1D,  weight (I, O):  y = x·W + b
 import type { Runtime, Step } from '../gpu/runtime.ts';
-import { reshape, type Tensor } from '../gpu/tensor.ts';
+import { byteSize, reshape, shapeStr, type Tensor } from '../gpu/tensor.ts';
 import { matmul } from '../ops/matmul.ts';
 
 export type LinearLayout = 'hf' | 'conv1d';
@@ -23,6 +23,37 @@ export interface LinearForwardArgs {
 export function linearForward(rt: Runtime, a: LinearForwardArgs): Step[] {
   const conv = a.layout === 'conv1d';
   return matmul(rt, { out: a.out, a: a.inp, b: a.weight, bias: a.bias, transB: !conv, accumulate: a.accumulate });
+}
+
+/**
+ * Several projections of one input (q, k, v; gate, up). Where consecutive outputs lie back to back
+ * in one buffer, their weights too, with equal shapes and no bias, they run as one batched matmul
+ * sharing the input: on lavapipe q/k/v at (1024, 256)·(256, 256) took 7.0 ms as one dispatch
+ * against 9.0-10 ms as three. Anything else runs one matmul per projection, with the same result.
+ */
+export function linearForwardMany(
+  rt: Runtime,
+  a: { inp: Tensor; parts: { out: Tensor; weight: Tensor; bias?: Tensor }[]; layout?: LinearLayout },
+): Step[] {
+  const steps: Step[] = [];
+  const follows = (x: Tensor, prev: Tensor) =>
+    x.buffer === prev.buffer && x.byteOffset === prev.byteOffset + byteSize(prev) && x.dtype === prev.dtype && shapeStr(x.shape) === shapeStr(prev.shape);
+  for (let i = 0; i < a.parts.length; ) {
+    let j = i + 1;
+    while (j < a.parts.length && !a.parts[i].bias && !a.parts[j].bias && follows(a.parts[j].out, a.parts[j - 1].out) && follows(a.parts[j].weight, a.parts[j - 1].weight)) j++;
+    const first = a.parts[i];
+    const Z = j - i;
+    const fits = Z * byteSize(first.out) <= rt.limits.maxStorageBufferBindingSize && Z * byteSize(first.weight) <= rt.limits.maxStorageBufferBindingSize;
+    if (Z > 1 && fits) {
+      const out = { ...first.out, shape: [Z, ...first.out.shape] }; // (Z, M, O)
+      const weight = { ...first.weight, shape: [Z, ...first.weight.shape] }; // (Z, O, I) or (Z, I, O)
+      steps.push(...matmul(rt, { out, a: a.inp, b: weight, transB: a.layout !== 'conv1d' }));
+    } else {
+      for (let k = i; k < j; k++) steps.push(...linearForward(rt, { inp: a.inp, ...a.parts[k], layout: a.layout }));
+    }
+    i = j;
+  }
+  return steps;
 }
 
 export interface LinearBackwardArgs {

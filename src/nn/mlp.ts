@@ -4,7 +4,7 @@ import type { Step } from '../gpu/runtime.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { geluBackward, geluForward, swigluBackward, swigluForward } from '../ops/activation.ts';
 import type { LayerContext } from './context.ts';
-import { linearBackward, linearForward } from './linear.ts';
+import { linearBackward, linearForward, linearForwardMany } from './linear.ts';
 import type { MlpNames } from './types.ts';
 
 /** What the MLP keeps for its backward. */
@@ -32,8 +32,11 @@ export function mlpForward(
   const steps: Step[] = [];
   let down;
   if ('gate' in names) {
-    steps.push(...linearForward(rt, { out: s.pre, inp: a.inp, weight: w.p(names.gate.weight), bias: w.p(names.gate.bias), layout }));
-    steps.push(...linearForward(rt, { out: s.up!, inp: a.inp, weight: w.p(names.up.weight), bias: w.p(names.up.bias), layout }));
+    const parts = [
+      { out: s.pre, weight: w.p(names.gate.weight), bias: w.p(names.gate.bias) },
+      { out: s.up!, weight: w.p(names.up.weight), bias: w.p(names.up.bias) },
+    ];
+    steps.push(...linearForwardMany(rt, { inp: a.inp, parts, layout }));
     steps.push(...swigluForward(rt, { out: s.h, gate: s.pre, up: s.up! }));
     down = names.down;
   } else {

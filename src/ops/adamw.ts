@@ -105,14 +105,18 @@ export function adamw(rt: Runtime, a: AdamWArgs): Dispatch[] {
       throw new OpError(OP, (e as Error).message);
     }
   }
+  const vec4 = offset % 4 === 0 && size % 4 === 0;
+  const entry = vec4 ? 'main4' : 'main';
   return [
     rt.kernel({
-      key: { kernel: 'adamw', variant: 'main', dtype: 'f32', constants: { WG } },
+      key: { kernel: 'adamw', variant: entry, dtype: 'f32', constants: { WG } },
       code,
-      entryPoint: 'main',
-      bindings: { 1: a.params, 2: a.grads, 3: a.m, 4: a.v, 5: a.decayMask, 6: a.hyper, 7: a.gradScale },
+      entryPoint: entry,
+      bindings: vec4
+        ? { 8: a.params, 9: a.grads, 10: a.m, 11: a.v, 5: a.decayMask, 6: a.hyper, 7: a.gradScale }
+        : { 1: a.params, 2: a.grads, 3: a.m, 4: a.v, 5: a.decayMask, 6: a.hyper, 7: a.gradScale },
       params: [['u32', offset], ['u32', size], ['u32', scaleIndex]],
-      workgroups: grid(ceilDiv(size, WG)),
+      workgroups: grid(ceilDiv(vec4 ? size / 4 : size, WG)),
     }),
   ];
 }

@@ -36,11 +36,6 @@ export interface MatmulTuning {
 
 const tunings = new WeakMap<Runtime, MatmulTuning>();
 
-function isCpuAdapter(rt: Runtime): boolean {
-  const i = rt.adapterInfo;
-  return /llvmpipe|lavapipe|swiftshader|software/i.test(`${i.vendor} ${i.architecture} ${i.device} ${i.description}`);
-}
-
 function minSubgroupSize(rt: Runtime): number {
   const info = (rt.device as unknown as { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
   return info?.subgroupMinSize ?? 0;
@@ -50,7 +45,7 @@ function minSubgroupSize(rt: Runtime): number {
 export function matmulTuning(rt: Runtime): MatmulTuning {
   let t = tunings.get(rt);
   if (!t) {
-    const cpu = isCpuAdapter(rt);
+    const cpu = rt.isCpuAdapter;
     t = {
       subgroups: rt.features.subgroups && minSubgroupSize(rt) >= 8,
       vec4: true,
@@ -103,11 +98,13 @@ export function matmul(rt: Runtime, args: MatmulArgs): Dispatch[] {
   }
   expectRank(op, 'a', a, 2, 3);
   expectRank(op, 'b', b, 2, 3);
-  expectRank(op, 'out', out, a.shape.length);
-  const batched = a.shape.length === 3;
-  const Z = batched ? a.shape[0] : 1;
-  if (b.shape.length === 3 && (!batched || b.shape[0] !== Z)) {
-    throw new OpError(op, `a 3D b needs a batched a with the same batch size (${desc()})`);
+  // A 2D operand is shared by every batch of a 3D one (stride 0): one x against several weights
+  // (fused projections), or one weight against a batch of inputs.
+  const batched = a.shape.length === 3 || b.shape.length === 3;
+  expectRank(op, 'out', out, batched ? 3 : 2);
+  const Z = a.shape.length === 3 ? a.shape[0] : b.shape.length === 3 ? b.shape[0] : 1;
+  if (a.shape.length === 3 && b.shape.length === 3 && b.shape[0] !== Z) {
+    throw new OpError(op, `a and b have different batch sizes, ${Z} and ${b.shape[0]} (${desc()})`);
   }
   const [ar, ac] = a.shape.slice(-2);
   const [br, bc] = b.shape.slice(-2);
@@ -164,7 +161,7 @@ export function matmul(rt: Runtime, args: MatmulArgs): Dispatch[] {
       bindings: binds,
       params: [
         ['u32', M], ['u32', N], ['u32', K],
-        ['u32', batched ? M * K : 0], ['u32', b.shape.length === 3 ? K * N : 0], ['u32', M * N],
+        ['u32', a.shape.length === 3 ? M * K : 0], ['u32', b.shape.length === 3 ? K * N : 0], ['u32', M * N],
         ['u32', transA ? 1 : K], ['u32', transA ? M : 1], // sam, sak
         ['u32', transB ? 1 : N], ['u32', transB ? K : 1], // sbk, sbn
         ['f32', alpha], ['u32', accumulate ? 1 : 0], ['u32', bias ? 1 : 0],

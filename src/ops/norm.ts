@@ -34,15 +34,10 @@ export interface NormTuning {
 
 const tunings = new WeakMap<Runtime, NormTuning>();
 
-function isCpuAdapter(rt: Runtime): boolean {
-  const i = rt.adapterInfo;
-  return /llvmpipe|lavapipe|swiftshader|software/i.test(`${i.vendor} ${i.architecture} ${i.device} ${i.description}`);
-}
-
 /** The tuning in force for this runtime. */
 export function normTuning(rt: Runtime): NormTuning {
   let t = tunings.get(rt);
-  if (!t) tunings.set(rt, (t = { rowsMaxC: isCpuAdapter(rt) ? Infinity : 1024, gridMax: 65535 }));
+  if (!t) tunings.set(rt, (t = { rowsMaxC: rt.isCpuAdapter ? Infinity : 1024, gridMax: 65535 }));
   return t;
 }
 

@@ -220,12 +220,12 @@ export class TrainStep {
       rt.run(this.micro, 'train micro-batch');
     }
 
-    // gradNorm and the guard go through rt.run (profiled when profiling); AdamW needs an indirect
-    // dispatch, which the runtime does not encode, so the rest of the step is encoded here.
+    // gradNorm and the guard go through rt.run; AdamW needs an indirect dispatch, which the runtime
+    // does not encode, so the rest of the step is encoded here (profiled through rt.timestampWrites).
     rt.run(this.prelude, 'train clip');
     const staging = this.ring.acquire();
     const enc = rt.device.createCommandEncoder({ label: 'train update' });
-    const pass = enc.beginComputePass({ label: 'adamw' });
+    const pass = enc.beginComputePass({ label: 'adamw', timestampWrites: rt.timestampWrites(this.adam.label) });
     pass.setPipeline(this.adam.pipeline);
     pass.setBindGroup(0, this.adam.bindGroup);
     pass.dispatchWorkgroupsIndirect(this.indirect, 0);
@@ -233,7 +233,7 @@ export class TrainStep {
     enc.copyBufferToBuffer(this.stats.buffer, this.stats.byteOffset, staging, 0, 4 * STAT_WORDS);
     enc.clearBuffer(this.store.grads.buffer, this.store.grads.byteOffset, byteSize(this.store.grads));
     enc.clearBuffer(this.stats.buffer, this.stats.byteOffset, byteSize(this.stats));
-    rt.device.queue.submit([enc.finish()]);
+    rt.submit(enc);
 
     const read = this.ring.read(staging).then((s): StepMetrics => {
       const gradNorm = s[NORM];

@@ -53,8 +53,9 @@ describe('models against the float64 reference: loss and every parameter gradien
     await checkAgainstReference(tiny('llama'), { chunkRows: 10 });
   });
 
-  it('llama untied, llama3 rope scaling', async () => {
+  it('llama untied, llama3 rope scaling, no GQA (q, k, v projected by one batched matmul)', async () => {
     const hf = tiny('llama', {
+      kvHeads: 4,
       tie: false,
       rope_theta: 500000,
       rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8 },

@@ -77,6 +77,11 @@ describe('adamw', () => {
   it('a range of the buffer (trainable part only), mask indexed over the whole buffer', () =>
     checkAdamW({ P: 4099, seed: 3, range: { offset: 33, size: 2000 }, ranges: [{ offset: 0, size: 1000, decay: true }, { offset: 2500, size: 1599, decay: true }] }));
 
+  // Offset and size multiples of 4 take main4 (a vec4 per invocation): decay boundaries inside a
+  // vec4 and inside a mask word check its per-element bits.
+  it('the vec4 path: a range at a multiple of 4, decay switching inside a vec4', () =>
+    checkAdamW({ P: 4100, seed: 4, range: { offset: 36, size: 2000 }, ranges: [{ offset: 0, size: 1001, decay: true }, { offset: 1502, size: 2598, decay: true }] }));
+
   it('decayed vs not: weight decay shrinks only masked parameters (zero gradient)', async () => {
     const rt = await getRuntime();
     const params = rt.upload([2, 2, 2], [3], 'f32', 'params'), grads = rt.upload([0, 0, 0], [3], 'f32', 'grads');

@@ -9,7 +9,7 @@ import { expectClose, expectNoGpuErrors, getRuntime, rand, readF32 } from '../he
 
 interface Case {
   M: number; N: number; K: number; Z?: number;
-  transA?: boolean; transB?: boolean; broadcastB?: boolean;
+  transA?: boolean; transB?: boolean; broadcastA?: boolean; broadcastB?: boolean;
   bias?: boolean; accumulate?: boolean; alpha?: number;
   dtype?: DType; outDtype?: DType;
 }
@@ -23,22 +23,22 @@ const roundF16 = (x: Float32Array) => fromF16(toF16(x));
  * the result (relative 2^-11 ≈ 4.9e-4): rtol 1e-3.
  */
 async function check(rt: Runtime, c: Case, seed = 1): Promise<string> {
-  const { M, N, K, Z = 1, transA = false, transB = false, broadcastB = false, alpha = 1 } = c;
+  const { M, N, K, Z = 1, transA = false, transB = false, broadcastA = false, broadcastB = false, alpha = 1 } = c;
   const dtype = c.dtype ?? 'f32', outDtype = c.outDtype ?? 'f32';
   const batched = c.Z !== undefined;
-  let a = rand(Z * M * K, seed), b = rand((broadcastB ? 1 : Z) * K * N, seed + 1);
+  let a = rand((broadcastA ? 1 : Z) * M * K, seed), b = rand((broadcastB ? 1 : Z) * K * N, seed + 1);
   const bias = c.bias ? rand(N, seed + 2) : undefined;
   const init = c.accumulate ? rand(Z * M * N, seed + 3) : undefined;
   if (dtype === 'f16') { a = roundF16(a); b = roundF16(b); }
   const aShape = transA ? [K, M] : [M, K], bShape = transB ? [N, K] : [K, N];
-  const ta = rt.upload(a, batched ? [Z, ...aShape] : aShape, dtype, 'a');
+  const ta = rt.upload(a, batched && !broadcastA ? [Z, ...aShape] : aShape, dtype, 'a');
   const tb = rt.upload(b, batched && !broadcastB ? [Z, ...bShape] : bShape, dtype, 'b');
   const tbias = bias ? rt.upload(bias, [N], outDtype, 'bias') : undefined;
   const tout = init ? rt.upload(init, batched ? [Z, M, N] : [M, N], outDtype, 'out') : rt.tensor(batched ? [Z, M, N] : [M, N], outDtype, 'out');
   const d = matmul(rt, { out: tout, a: ta, b: tb, bias: tbias, transA, transB, accumulate: c.accumulate, alpha });
   rt.once(d);
   const f16ify = (x?: Float32Array) => (x && outDtype === 'f16' ? roundF16(x) : x);
-  const want = matmulRef(f64(a), f64(b), { M, N, K, Z, transA, transB, broadcastB, alpha, bias: f64s(f16ify(bias)), init: f64s(f16ify(init)) });
+  const want = matmulRef(f64(a), f64(b), { M, N, K, Z, transA, transB, broadcastA, broadcastB, alpha, bias: f64s(f16ify(bias)), init: f64s(f16ify(init)) });
   const tol = outDtype === 'f16' ? { atol: 1e-6 * K + 1e-3, rtol: 1e-3 } : { atol: 1e-6 * K, rtol: 1e-6 };
   expectClose(await readF32(rt, tout), want, tol, `matmul ${JSON.stringify(c)}`);
   rt.free(ta, tb, tout, ...(tbias ? [tbias] : []));
@@ -67,6 +67,10 @@ async function epilogues(rt: Runtime): Promise<void> {
   await check(rt, { M: 5, N: 7, K: 9, Z: 3, transB: true, bias: true });
   await check(rt, { M: 20, N: 12, K: 8, Z: 2, broadcastB: true });
   await check(rt, { M: 20, N: 9, K: 6, Z: 4, broadcastB: true, transA: true, accumulate: true });
+  // One x against several weights (fused projections): a shared, b batched.
+  await check(rt, { M: 9, N: 13, K: 7, Z: 3, broadcastA: true, transB: true });
+  await check(rt, { M: 30, N: 12, K: 8, Z: 2, broadcastA: true, transB: true, accumulate: true });
+  await check(rt, { M: 5, N: 12, K: 8, Z: 3, broadcastA: true });
   await expectNoGpuErrors(rt);
 }
 
@@ -193,6 +197,9 @@ describe('matmul', () => {
     expect(() => matmul(rt, { out: b, a, b: bi })).toThrow('matmul: out (out) has shape (5, 6), expected (3, 6) (a (3, 4) · b (4, 6) → out (5, 6))'.replace('out (out)', 'out (b)'));
     expect(() => matmul(rt, { out, a, b: bi, bias })).toThrow(/matmul: bias \(bias\) has shape \(5\), expected \(6\)/);
     expect(() => matmul(rt, { out, a, b: bi, transB: true })).toThrow(/inner dimensions differ: 4 vs 6 .*b \(4, 6\)ᵀ/);
-    rt.free(a, b, out, bi, ai, bias);
+    const a3 = rt.tensor([2, 3, 4], 'f32', 'a3'), b3 = rt.tensor([3, 4, 6], 'f32', 'b3'), out3 = rt.tensor([2, 3, 6], 'f32', 'out3');
+    expect(() => matmul(rt, { out: out3, a: a3, b: b3 })).toThrow('matmul: a and b have different batch sizes, 2 and 3 (a (2, 3, 4) · b (3, 4, 6) → out (2, 3, 6))');
+    expect(() => matmul(rt, { out, a, b: b3 })).toThrow("matmul: out (out) has shape (3, 6), expected rank 3");
+    rt.free(a, b, out, bi, ai, bias, a3, b3, out3);
   });
 });

@@ -10,6 +10,8 @@ export interface MatmulRefArgs {
   transB?: boolean;
   /** b has no batch dimension (shared by every batch). */
   broadcastB?: boolean;
+  /** One (M, K) a shared by every batch of b. */
+  broadcastA?: boolean;
   alpha?: number;
   bias?: F64; // (N)
   /** Initial out (Z, M, N) when accumulating. */
@@ -18,10 +20,10 @@ export interface MatmulRefArgs {
 
 /** out = alpha · op(a)·op(b) + bias (+ init). a: (Z, M, K) or (Z, K, M); b: (Z?, K, N) or (Z?, N, K). */
 export function matmulRef(a: F64, b: F64, o: MatmulRefArgs): F64 {
-  const { M, N, K, Z = 1, transA = false, transB = false, broadcastB = false, alpha = 1, bias, init } = o;
+  const { M, N, K, Z = 1, transA = false, transB = false, broadcastA = false, broadcastB = false, alpha = 1, bias, init } = o;
   const out = new Float64Array(Z * M * N);
   for (let z = 0; z < Z; z++) {
-    const ao = z * M * K, bo = broadcastB ? 0 : z * K * N;
+    const ao = broadcastA ? 0 : z * M * K, bo = broadcastB ? 0 : z * K * N;
     for (let m = 0; m < M; m++) {
       for (let n = 0; n < N; n++) {
         let s = 0;
