@@ -68,7 +68,7 @@ export const DEFAULT_TILES: AttentionTiles = { BQ: 64, BK: 32, BKV: 64, BQT: 32 
 const WG_DELTA = 256;
 const CH = 4; // the forward scores keys four at a time, so BK is a multiple of 4
 const TQ = 16; // query rows per tile of the subgroup kernels (their `const TQ`)
-const TK = 16; // key rows per workgroup of their backward_dkdv (their `const TK`)
+const TK = 32; // key rows per workgroup of their backward_dkdv (their `const TK`)
 // The fused backward runs B·Hkv workgroups. Measured on lavapipe (2 cores): it takes about 55% of
 // the CPU time of the two-kernel backward, so with a single workgroup (one core idle) the two
 // kernels are still a little faster; from 2 on, the fused one.
