@@ -14,8 +14,11 @@
 // a fixed-shape tree merges the WG partial states, so the result is bit-identical run to run.
 // Pass 2 re-reads the row and writes the gradient. WG must be a power of two.
 //
-// Entry points: train (loss + gradient), train_acc (+ correct), eval (loss only), eval_acc.
-// Each entry uses only its bindings, so a bind group carries exactly those.
+// Entry points: train (loss + gradient), train_acc (+ correct), eval (loss only), eval_acc; with
+// V % 4 == 0 the same four ending in 4 read and write the row as vec4s through `logits4`, one
+// online-softmax update per 4 values (lavapipe, V 49152: 14.5 -> 7.7 ms per 170-row chunk; four
+// scalar reads instead of one vec4 load gave 10.7). Each entry uses only its bindings, so a bind
+// group carries exactly those.
 
 override WG: u32 = 256;
 
@@ -34,6 +37,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> losses: array<f32>;    // (N)
 @group(0) @binding(4) var<storage, read_write> correct: array<f32>;   // (N)
 @group(0) @binding(5) var<storage, read> grad_scale: array<f32>;      // (1)
+@group(0) @binding(6) var<storage, read_write> logits4: array<vec4f>; // (R, V / 4), the *4 entry points
 
 var<workgroup> sh_m: array<f32, WG>;
 var<workgroup> sh_s: array<f32, WG>;
@@ -69,6 +73,11 @@ fn row_stats(base: u32, lid: u32) -> Stats {
       st.s += exp(x - st.m);
     }
   }
+  return reduce_stats(st, lid);
+}
+
+// Merges the WG invocations' states in a fixed-shape tree (bit-identical run to run).
+fn reduce_stats(st: Stats, lid: u32) -> Stats {
   sh_m[lid] = st.m;
   sh_s[lid] = st.s;
   sh_best[lid] = st.best;
@@ -183,6 +192,103 @@ fn eval_acc(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
     var xt = 0.0;
     if (valid(t)) { xt = logits[base + u32(t)]; }
     losses[p.row_offset + row] = row_loss(st, t, xt);
+    correct[p.row_offset + row] = row_correct(st, t);
+  }
+}
+
+// ---- V % 4 == 0: the row as vec4s ------------------------------------------------------------
+
+// The state after 4 more values: one rescale per vec4; the first index of the vec4's maximum.
+fn row_stats4(base4: u32, lid: u32) -> Stats {
+  var st = Stats(0.0, 0.0, NONE);
+  for (var j4 = lid; j4 < p.V / 4u; j4 += WG) {
+    let x = logits4[base4 + j4];
+    let mx = max(max(x.x, x.y), max(x.z, x.w));
+    let at = 4u * j4 + select(select(select(3u, 2u, x.z == mx), 1u, x.y == mx), 0u, x.x == mx);
+    if (st.best == NONE) {
+      st = Stats(mx, dot(exp(x - mx), vec4f(1.0)), at);
+    } else if (mx > st.m) {
+      st = Stats(mx, st.s * exp(st.m - mx) + dot(exp(x - mx), vec4f(1.0)), at);
+    } else {
+      st.s += dot(exp(x - st.m), vec4f(1.0));
+    }
+  }
+  return reduce_stats(st, lid);
+}
+
+fn owner4(t: i32) -> u32 {
+  if (valid(t)) { return (u32(t) / 4u) % WG; }
+  return 0u;
+}
+
+fn grad_pass4(base4: u32, lid: u32, st: Stats, t: i32) -> f32 {
+  var xt = 0.0;
+  if (!valid(t)) {
+    for (var j4 = lid; j4 < p.V / 4u; j4 += WG) { logits4[base4 + j4] = vec4f(0.0); }
+    return xt;
+  }
+  let scale = grad_scale[0];
+  for (var j4 = lid; j4 < p.V / 4u; j4 += WG) {
+    let x = logits4[base4 + j4];
+    var g = exp(x - st.m) / st.s;
+    if (j4 == u32(t) / 4u) {
+      xt = x[u32(t) % 4u];
+      g[u32(t) % 4u] -= 1.0;
+    }
+    logits4[base4 + j4] = g * scale;
+  }
+  return xt;
+}
+
+fn target_logit4(base4: u32, t: i32) -> f32 {
+  if (!valid(t)) { return 0.0; }
+  return logits4[base4 + u32(t) / 4u][u32(t) % 4u];
+}
+
+@compute @workgroup_size(WG)
+fn train4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = row_of(wid, nwg);
+  if (row >= p.R) { return; }
+  let base4 = row * (p.V / 4u);
+  let st = row_stats4(base4, lid);
+  let t = targets[p.row_offset + row];
+  let xt = grad_pass4(base4, lid, st, t);
+  if (lid == owner4(t)) { losses[p.row_offset + row] = row_loss(st, t, xt); }
+}
+
+@compute @workgroup_size(WG)
+fn train_acc4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = row_of(wid, nwg);
+  if (row >= p.R) { return; }
+  let base4 = row * (p.V / 4u);
+  let st = row_stats4(base4, lid);
+  let t = targets[p.row_offset + row];
+  let xt = grad_pass4(base4, lid, st, t);
+  if (lid == owner4(t)) {
+    losses[p.row_offset + row] = row_loss(st, t, xt);
+    correct[p.row_offset + row] = row_correct(st, t);
+  }
+}
+
+@compute @workgroup_size(WG)
+fn eval4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = row_of(wid, nwg);
+  if (row >= p.R) { return; }
+  let base4 = row * (p.V / 4u);
+  let st = row_stats4(base4, lid);
+  let t = targets[p.row_offset + row];
+  if (lid == 0u) { losses[p.row_offset + row] = row_loss(st, t, target_logit4(base4, t)); }
+}
+
+@compute @workgroup_size(WG)
+fn eval_acc4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = row_of(wid, nwg);
+  if (row >= p.R) { return; }
+  let base4 = row * (p.V / 4u);
+  let st = row_stats4(base4, lid);
+  let t = targets[p.row_offset + row];
+  if (lid == 0u) {
+    losses[p.row_offset + row] = row_loss(st, t, target_logit4(base4, t));
     correct[p.row_offset + row] = row_correct(st, t);
   }
 }

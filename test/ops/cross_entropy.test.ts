@@ -4,8 +4,9 @@ import { accuracyRef, crossEntropyBackwardRef, crossEntropyRef } from '../refere
 import { f64, finiteDifferenceError } from '../reference/gradcheck.ts';
 import { expectClose, expectNoGpuErrors, getRuntime, rand, randInt, readF32 } from '../helpers/gpu.ts';
 
-// Tolerances. Each of the 256 invocations of a row adds L = ceil(V/256) terms exp(x − m) in f32,
-// then a tree of depth 8 merges them. Rounding errors of such sums grow like √L + 8 ulps in
+// Tolerances. Each of the 256 invocations of a row (on GPUs; 8 or 16 on CPU adapters, whose
+// longer per-invocation sums stay within the same bounds) adds L = ceil(V/256) terms exp(x − m)
+// in f32, then a tree of depth 8 merges them. Rounding errors of such sums grow like √L + 8 ulps in
 // practice (the worst case, L + 8, is ~30x looser than measured and would hide a dropped term at
 // V = 50257), plus a few ulps from exp and log: we allow 4 ulps per step. The loss log(s) + m − x_t
 // inherits that as an absolute error plus one rounding at the scale of |m| ≤ amp and of the loss
@@ -77,7 +78,8 @@ async function checkCE(o: CEOpts) {
 }
 
 describe('crossEntropy', () => {
-  for (const [R, V] of [[1, 1], [7, 3], [33, 130], [1, 50_257]]) {
+  // V % 4 == 0 (4, 132, and the larger ones below) takes the vec4 entry points, the others the scalar ones.
+  for (const [R, V] of [[1, 1], [7, 3], [33, 130], [1, 50_257], [5, 4], [9, 132]]) {
     it(`R=${R} V=${V}, ignored rows, accuracy`, () => checkCE({ chunks: [R], V, seed: R * 1000 + V, ignore: 0.25, correct: true, gradScale: 0.37 }).then(() => {}));
   }
 
@@ -107,19 +109,21 @@ describe('crossEntropy', () => {
   it('accuracy: ties go to the first index, as torch.argmax (train and evaluate)', async () => {
     const rt = await getRuntime();
     const V = 600;
-    // Maxima at j = 260 (invocation 4) and j = 10 (invocation 10): the tree merges a later column
-    // from a lower invocation; j = 10 and 266 share invocation 10.
-    const ties = [[260, 10], [10, 266], [260, 10]], t = [10, 10, 260];
-    const x = rand(3 * V, 12, -1, 1);
+    // With 256 invocations: maxima at j = 260 (invocation 4) and j = 10 (invocation 10): the tree
+    // merges a later column from a lower invocation; j = 10 and 266 share invocation 10. V = 600
+    // takes the vec4 path: rows 4 and 5 tie inside one vec4 (261, 262 and 262, 263).
+    const ties = [[260, 10], [10, 266], [260, 10], [261, 262], [262, 263]], t = [10, 10, 260, 261, 263];
+    const R = ties.length;
+    const x = rand(R * V, 12, -1, 1);
     ties.forEach((js, r) => js.forEach((j) => (x[r * V + j] = 5)));
     for (const evaluate of [false, true]) {
-      const logits = rt.upload(x, [3, V], 'f32', 'logits'), targets = rt.upload(t, [3], 'i32', 'targets');
-      const losses = rt.tensor([3], 'f32', 'losses'), correct = rt.tensor([3], 'f32', 'correct'), gradScale = rt.upload([1], [1], 'f32', 'gs');
+      const logits = rt.upload(x, [R, V], 'f32', 'logits'), targets = rt.upload(t, [R], 'i32', 'targets');
+      const losses = rt.tensor([R], 'f32', 'losses'), correct = rt.tensor([R], 'f32', 'correct'), gradScale = rt.upload([1], [1], 'f32', 'gs');
       rt.once(crossEntropy(rt, { logits, targets, rowOffset: 0, losses, correct, gradScale, evaluate }));
-      expect(Array.from(await readF32(rt, correct)), evaluate ? 'evaluate' : 'train').toEqual([1, 1, 0]);
+      expect(Array.from(await readF32(rt, correct)), evaluate ? 'evaluate' : 'train').toEqual([1, 1, 0, 1, 0]);
       rt.free(logits, targets, losses, correct, gradScale);
     }
-    expect(Array.from(accuracyRef(f64(x), Int32Array.from(t), V))).toEqual([1, 1, 0]);
+    expect(Array.from(accuracyRef(f64(x), Int32Array.from(t), V))).toEqual([1, 1, 0, 1, 0]);
     await expectNoGpuErrors(rt);
   });
 
