@@ -14,6 +14,8 @@ import { ceilDiv, expectDType, expectRank } from './check.ts';
 const TM_PLAIN = 8;
 const TM_SUBGROUP = 16;
 const TM_SUBGROUP_VEC4 = 24; // nn4, nt4 and tn4 of the subgroup shader (its `const TMV`)
+/** Rows of out per workgroup of the vec4 subgroup paths (the common case): callers that choose a row count (LM head chunks) use multiples of it. */
+export const MATMUL_ROW_TILE = TM_SUBGROUP_VEC4;
 
 /**
  * Per-adapter choices. Defaults, measured on lavapipe (2 cores, AVX2 8-wide lanes) at 1024³:
