@@ -34,6 +34,16 @@ const TMV: u32 = 24;
 // Small M (a decode step's single row, a bias gradient's ones row) would waste the third block:
 // the op turns it off below 17 rows, and the lanes then own 16 rows as in `strided`.
 override THIRD: bool = true;
+// Grid order. Workgroups run x fastest: by default x walks the column tiles, so a tile row of a is
+// reused while b is swept once per tile row. When b is far larger than a and than the caches (the
+// LM head's logits = h · Wᵀ, W 49152 × 256), SWAP makes x walk the row tiles instead, so each
+// column tile of b is read once while the small a stays cached (see the op for when).
+override SWAP: bool = false;
+
+// (column tile, row tile) of this workgroup.
+fn tile(wid: vec3u) -> vec2u {
+  return select(wid.xy, wid.yx, SWAP);
+}
 
 struct Params {
   M: u32,
@@ -78,8 +88,8 @@ fn store(z: u32, m: u32, n0: u32, v: vec4f) {
 @compute @workgroup_size(WGX)
 fn strided(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u,
            @builtin(subgroup_invocation_id) sl: u32) {
-  let col = (wid.x * WGX + lid.x) * 4u;
-  let row = wid.y * TM;
+  let col = (tile(wid).x * WGX + lid.x) * 4u;
+  let row = tile(wid).y * TM;
   var ia0 = wid.z * p.strideA + min(row + (sl & 7u), p.M - 1u) * p.sam;
   var ia1 = wid.z * p.strideA + min(row + 8u + (sl & 7u), p.M - 1u) * p.sam;
   var ib = vec4u(wid.z * p.strideB) + min(vec4u(col) + vec4u(0u, 1u, 2u, 3u), vec4u(p.N - 1u)) * p.sbn;
@@ -126,9 +136,9 @@ fn nn4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec
        @builtin(subgroup_invocation_id) sl: u32) {
   let K4 = p.K / 4u;
   let N4 = p.N / 4u;
-  let col4 = wid.x * WGX + lid.x;
+  let col4 = tile(wid).x * WGX + lid.x;
   let rows = select(TM, TMV, THIRD);
-  let row = wid.y * rows;
+  let row = tile(wid).y * rows;
   let ia0 = wid.z * (p.strideA / 4u) + min(row + (sl & 7u), p.M - 1u) * K4;
   let ia1 = wid.z * (p.strideA / 4u) + min(row + 8u + (sl & 7u), p.M - 1u) * K4;
   let ia2 = wid.z * (p.strideA / 4u) + min(row + 16u + (sl & 7u), p.M - 1u) * K4;
@@ -179,9 +189,9 @@ fn nn4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec
 fn nt4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u,
        @builtin(subgroup_invocation_id) sl: u32) {
   let K4 = p.K / 4u;
-  let col = (wid.x * WGX + lid.x) * 4u;
+  let col = (tile(wid).x * WGX + lid.x) * 4u;
   let rows = select(TM, TMV, THIRD);
-  let row = wid.y * rows;
+  let row = tile(wid).y * rows;
   let ia0 = wid.z * (p.strideA / 4u) + min(row + (sl & 7u), p.M - 1u) * K4;
   let ia1 = wid.z * (p.strideA / 4u) + min(row + 8u + (sl & 7u), p.M - 1u) * K4;
   let ia2 = wid.z * (p.strideA / 4u) + min(row + 16u + (sl & 7u), p.M - 1u) * K4;
@@ -245,9 +255,9 @@ fn tn4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec
        @builtin(subgroup_invocation_id) sl: u32) {
   let M4 = p.M / 4u;
   let N4 = p.N / 4u;
-  let col4 = wid.x * WGX + lid.x;
+  let col4 = tile(wid).x * WGX + lid.x;
   let rows = select(TM, TMV, THIRD);
-  let row4 = wid.y * (rows / 4u);
+  let row4 = tile(wid).y * (rows / 4u);
   let ka = (sl & 3u);
   let ra = row4 + ((sl >> 2u) & 1u);
   let ia0 = wid.z * (p.strideA / 4u) + min(ra, M4 - 1u);

@@ -84,7 +84,12 @@ export interface MatmulArgs {
   /** out += alpha·a·b (+ bias) instead of out = ... */
   accumulate?: boolean;
   alpha?: number;
+  /** Walk row tiles fastest (default: when b is much larger than a and than SWAP_MIN_BYTES). */
+  swapGrid?: boolean;
 }
+
+/** Below this size b stays in cache whatever the order of the workgroups. */
+const SWAP_MIN_BYTES = 8 << 20;
 
 /** out = alpha · op(a)·op(b) + bias, or out += the same when `accumulate`. */
 export function matmul(rt: Runtime, args: MatmulArgs): Dispatch[] {
@@ -143,14 +148,18 @@ export function matmul(rt: Runtime, args: MatmulArgs): Dispatch[] {
   const tm = !sg ? TM_PLAIN : third ? TM_SUBGROUP_VEC4 : TM_SUBGROUP;
   const wgx = sg ? t.subgroupWgx : t.wgx;
   const wgy = sg ? 1 : t.wgy;
-  const workgroups: [number, number, number] = [ceilDiv(N, 4 * wgx), ceilDiv(M, tm * wgy), Z];
+  // Row tiles fastest when b is far larger than a and than a cache (see SWAP in the shader).
+  const bBytes = K * N * (b.dtype === 'f16' ? 2 : 4), aBytes = M * K * (a.dtype === 'f16' ? 2 : 4);
+  const swap = sg && (args.swapGrid ?? (bBytes > SWAP_MIN_BYTES && bBytes > 8 * aBytes));
+  const tiles: [number, number] = [ceilDiv(N, 4 * wgx), ceilDiv(M, tm * wgy)];
+  const workgroups: [number, number, number] = swap ? [tiles[1], tiles[0], Z] : [tiles[0], tiles[1], Z];
   const max = rt.limits.maxComputeWorkgroupsPerDimension;
   if (workgroups.some((w) => w > max)) {
     throw new OpError(op, `needs ${workgroups.join(' × ')} workgroups, over this device's limit of ${max} per dimension (${desc()})`);
   }
 
   const kernel = sg ? 'matmul_subgroup' : 'matmul';
-  const constants: Record<string, number> = sg ? { WGX: wgx, ...(vec4 ? { THIRD: third ? 1 : 0 } : {}) } : { WGX: wgx, WGY: wgy };
+  const constants: Record<string, number> = sg ? { WGX: wgx, ...(vec4 ? { THIRD: third ? 1 : 0 } : {}), ...(swap ? { SWAP: 1 } : {}) } : { WGX: wgx, WGY: wgy };
   const binds: Record<number, Tensor> = vec4 ? { 1: out, 5: a, 6: b } : { 1: out, 2: a, 3: b };
   // Without a bias the shader never reads binding 4, but 'auto' layouts still want it bound:
   // a (read-only already) stands in, so no buffer is allocated here.

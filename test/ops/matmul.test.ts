@@ -9,7 +9,7 @@ import { expectClose, expectNoGpuErrors, getRuntime, rand, readF32 } from '../he
 
 interface Case {
   M: number; N: number; K: number; Z?: number;
-  transA?: boolean; transB?: boolean; broadcastA?: boolean; broadcastB?: boolean;
+  transA?: boolean; transB?: boolean; broadcastA?: boolean; broadcastB?: boolean; swapGrid?: boolean;
   bias?: boolean; accumulate?: boolean; alpha?: number;
   dtype?: DType; outDtype?: DType;
 }
@@ -35,7 +35,7 @@ async function check(rt: Runtime, c: Case, seed = 1): Promise<string> {
   const tb = rt.upload(b, batched && !broadcastB ? [Z, ...bShape] : bShape, dtype, 'b');
   const tbias = bias ? rt.upload(bias, [N], outDtype, 'bias') : undefined;
   const tout = init ? rt.upload(init, batched ? [Z, M, N] : [M, N], outDtype, 'out') : rt.tensor(batched ? [Z, M, N] : [M, N], outDtype, 'out');
-  const d = matmul(rt, { out: tout, a: ta, b: tb, bias: tbias, transA, transB, accumulate: c.accumulate, alpha });
+  const d = matmul(rt, { out: tout, a: ta, b: tb, bias: tbias, transA, transB, accumulate: c.accumulate, alpha, swapGrid: c.swapGrid });
   rt.once(d);
   const f16ify = (x?: Float32Array) => (x && outDtype === 'f16' ? roundF16(x) : x);
   const want = matmulRef(f64(a), f64(b), { M, N, K, Z, transA, transB, broadcastA, broadcastB, alpha, bias: f64s(f16ify(bias)), init: f64s(f16ify(init)) });
@@ -133,6 +133,13 @@ describe('matmul', () => {
     await tn4Cases(await getRuntime({ f16: true }));
   });
   it('bias, accumulate, alpha, batched, broadcast b (subgroup kernel)', async () => epilogues(await getRuntime()));
+  it('row tiles fastest (swapped grid) at shapes cut by the tiles, every entry point', async () => {
+    const rt = await getRuntime();
+    for (const c of [...NX4, ...NX4.map((x) => ({ ...x, N: x.N + 1, transB: true })), ...TN4.map((x) => ({ ...x, transA: true })), { M: 33, N: 7, K: 130 }]) {
+      await check(rt, { ...c, swapGrid: true });
+    }
+    await expectNoGpuErrors(rt);
+  });
   it('bias, accumulate, alpha, batched, broadcast b (plain kernel)', async () => epilogues(await getRuntime({ subgroups: true })));
 
   it('f16 inputs with f32 and f16 out', async () => {
