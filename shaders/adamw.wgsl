@@ -44,6 +44,41 @@ fn powi(beta: f32, step: f32) -> f32 {
   return r;
 }
 
+// The step's constants, read from `hyper` and the clip scale once per invocation.
+struct Consts {
+  beta1: f32,
+  beta2: f32,
+  eps: f32,
+  decay: f32,      // 1 - lr * wd, the factor for decayed parameters
+  step_size: f32,  // lr / (1 - beta1^t)
+  bc2: f32,        // sqrt(1 - beta2^t)
+  gscale: f32,
+}
+
+fn consts() -> Consts {
+  let lr = hyper[0];
+  let beta1 = hyper[1];
+  let beta2 = hyper[2];
+  let step = hyper[5];
+  return Consts(beta1, beta2, hyper[3], 1.0 - lr * hyper[4], lr / (1.0 - powi(beta1, step)), sqrt(1.0 - powi(beta2, step)), grad_scale[p.scale_index]);
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let k = (wid.x + wid.y * nwg.x) * WG + lid;
+  if (k >= p.count) { return; }
+  let i = p.offset + k;
+  let c = consts();
+  let g = grads[i] * c.gscale;
+  let decayed = ((decay_mask[i >> 5u] >> (i & 31u)) & 1u) != 0u;
+  let w = params[i] * select(1.0, c.decay, decayed);
+  let mi = m[i] + (1.0 - c.beta1) * (g - m[i]);
+  let vi = c.beta2 * v[i] + (1.0 - c.beta2) * g * g;
+  params[i] = w - c.step_size * (mi / (sqrt(vi) / c.bc2 + c.eps));
+  m[i] = mi;
+  v[i] = vi;
+}
+
 // Four consecutive elements per invocation (offset and count multiples of 4), vec4 loads: the
 // hyper-parameters, bias corrections and mask word are read once per 4 elements. On lavapipe
 // every storage load is a per-lane scalar load, so these overheads outweighed the update itself:
@@ -58,50 +93,13 @@ fn main4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let k = (wid.x + wid.y * nwg.x) * WG + lid;
   if (k >= p.count / 4u) { return; }
   let i = p.offset / 4u + k;  // index of the vec4; elements 4i .. 4i + 3
-
-  let lr = hyper[0];
-  let beta1 = hyper[1];
-  let beta2 = hyper[2];
-  let eps = hyper[3];
-  let wd = hyper[4];
-  let step = hyper[5];
-
-  let g = grads4[i] * grad_scale[p.scale_index];
-  let bits = decay_mask[i >> 3u] >> ((4u * i) & 31u);
-  let decay = (vec4u(bits) >> vec4u(0u, 1u, 2u, 3u)) & vec4u(1u);
-  let w = params4[i] * select(vec4f(1.0), vec4f(1.0 - lr * wd), decay != vec4u(0u));
-  let mi = m4[i] + (1.0 - beta1) * (g - m4[i]);
-  let vi = beta2 * v4[i] + (1.0 - beta2) * g * g;
-  let step_size = lr / (1.0 - powi(beta1, step));
-  let denom = sqrt(vi) / sqrt(1.0 - powi(beta2, step)) + eps;
-  params4[i] = w - step_size * (mi / denom);
+  let c = consts();
+  let g = grads4[i] * c.gscale;
+  let bits = (vec4u(decay_mask[i >> 3u] >> ((4u * i) & 31u)) >> vec4u(0u, 1u, 2u, 3u)) & vec4u(1u);
+  let w = params4[i] * select(vec4f(1.0), vec4f(c.decay), bits != vec4u(0u));
+  let mi = m4[i] + (1.0 - c.beta1) * (g - m4[i]);
+  let vi = c.beta2 * v4[i] + (1.0 - c.beta2) * g * g;
+  params4[i] = w - c.step_size * (mi / (sqrt(vi) / c.bc2 + c.eps));
   m4[i] = mi;
   v4[i] = vi;
-}
-
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let k = (wid.x + wid.y * nwg.x) * WG + lid;
-  if (k >= p.count) { return; }
-  let i = p.offset + k;
-
-  let lr = hyper[0];
-  let beta1 = hyper[1];
-  let beta2 = hyper[2];
-  let eps = hyper[3];
-  let wd = hyper[4];
-  let step = hyper[5];
-
-  let g = grads[i] * grad_scale[p.scale_index];
-  var w = params[i];
-  if (((decay_mask[i >> 5u] >> (i & 31u)) & 1u) != 0u) {
-    w = w * (1.0 - lr * wd);
-  }
-  let mi = m[i] + (1.0 - beta1) * (g - m[i]);
-  let vi = beta2 * v[i] + (1.0 - beta2) * g * g;
-  let step_size = lr / (1.0 - powi(beta1, step));
-  let denom = sqrt(vi) / sqrt(1.0 - powi(beta2, step)) + eps;
-  params[i] = w - step_size * (mi / denom);
-  m[i] = mi;
-  v[i] = vi;
 }

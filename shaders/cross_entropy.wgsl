@@ -142,58 +142,60 @@ fn row_of(wid: vec3u, nwg: vec3u) -> u32 {
   return wid.x + wid.y * nwg.x;
 }
 
-@compute @workgroup_size(WG)
-fn train(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let row = row_of(wid, nwg);
-  if (row >= p.R) { return; }
+// A row's result once its statistics are known: `mine` for the invocation that writes it.
+struct Row { st: Stats, t: i32, mine: bool }
+
+// Loss and gradient of one row; the owner of the target column writes the loss.
+fn train_row(row: u32, lid: u32) -> Row {
   let base = row * p.V;
   let st = row_stats(base, lid);
   let t = targets[p.row_offset + row];
   let xt = grad_pass(base, lid, st, t);
-  if (lid == owner(t)) { losses[p.row_offset + row] = row_loss(st, t, xt); }
+  let mine = lid == owner(t);
+  if (mine) { losses[p.row_offset + row] = row_loss(st, t, xt); }
+  return Row(st, t, mine);
+}
+
+// Loss only; invocation 0 writes it.
+fn eval_row(row: u32, lid: u32) -> Row {
+  let base = row * p.V;
+  let st = row_stats(base, lid);
+  let t = targets[p.row_offset + row];
+  let mine = lid == 0u;
+  if (mine) {
+    var xt = 0.0;
+    if (valid(t)) { xt = logits[base + u32(t)]; }
+    losses[p.row_offset + row] = row_loss(st, t, xt);
+  }
+  return Row(st, t, mine);
+}
+
+fn write_correct(row: u32, r: Row) {
+  if (r.mine) { correct[p.row_offset + row] = row_correct(r.st, r.t); }
+}
+
+@compute @workgroup_size(WG)
+fn train(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = row_of(wid, nwg);
+  if (row < p.R) { _ = train_row(row, lid); }
 }
 
 @compute @workgroup_size(WG)
 fn train_acc(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let row = row_of(wid, nwg);
-  if (row >= p.R) { return; }
-  let base = row * p.V;
-  let st = row_stats(base, lid);
-  let t = targets[p.row_offset + row];
-  let xt = grad_pass(base, lid, st, t);
-  if (lid == owner(t)) {
-    losses[p.row_offset + row] = row_loss(st, t, xt);
-    correct[p.row_offset + row] = row_correct(st, t);
-  }
+  if (row < p.R) { write_correct(row, train_row(row, lid)); }
 }
 
 @compute @workgroup_size(WG)
 fn eval(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let row = row_of(wid, nwg);
-  if (row >= p.R) { return; }
-  let base = row * p.V;
-  let st = row_stats(base, lid);
-  let t = targets[p.row_offset + row];
-  if (lid == 0u) {
-    var xt = 0.0;
-    if (valid(t)) { xt = logits[base + u32(t)]; }
-    losses[p.row_offset + row] = row_loss(st, t, xt);
-  }
+  if (row < p.R) { _ = eval_row(row, lid); }
 }
 
 @compute @workgroup_size(WG)
 fn eval_acc(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let row = row_of(wid, nwg);
-  if (row >= p.R) { return; }
-  let base = row * p.V;
-  let st = row_stats(base, lid);
-  let t = targets[p.row_offset + row];
-  if (lid == 0u) {
-    var xt = 0.0;
-    if (valid(t)) { xt = logits[base + u32(t)]; }
-    losses[p.row_offset + row] = row_loss(st, t, xt);
-    correct[p.row_offset + row] = row_correct(st, t);
-  }
+  if (row < p.R) { write_correct(row, eval_row(row, lid)); }
 }
 
 // ---- V % 4 == 0: the row as vec4s ------------------------------------------------------------
@@ -240,55 +242,49 @@ fn grad_pass4(base4: u32, lid: u32, st: Stats, t: i32) -> f32 {
   return xt;
 }
 
-fn target_logit4(base4: u32, t: i32) -> f32 {
-  if (!valid(t)) { return 0.0; }
-  return logits4[base4 + u32(t) / 4u][u32(t) % 4u];
+fn train_row4(row: u32, lid: u32) -> Row {
+  let base4 = row * (p.V / 4u);
+  let st = row_stats4(base4, lid);
+  let t = targets[p.row_offset + row];
+  let xt = grad_pass4(base4, lid, st, t);
+  let mine = lid == owner4(t);
+  if (mine) { losses[p.row_offset + row] = row_loss(st, t, xt); }
+  return Row(st, t, mine);
+}
+
+fn eval_row4(row: u32, lid: u32) -> Row {
+  let base4 = row * (p.V / 4u);
+  let st = row_stats4(base4, lid);
+  let t = targets[p.row_offset + row];
+  let mine = lid == 0u;
+  if (mine) {
+    var xt = 0.0;
+    if (valid(t)) { xt = logits4[base4 + u32(t) / 4u][u32(t) % 4u]; }
+    losses[p.row_offset + row] = row_loss(st, t, xt);
+  }
+  return Row(st, t, mine);
 }
 
 @compute @workgroup_size(WG)
 fn train4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let row = row_of(wid, nwg);
-  if (row >= p.R) { return; }
-  let base4 = row * (p.V / 4u);
-  let st = row_stats4(base4, lid);
-  let t = targets[p.row_offset + row];
-  let xt = grad_pass4(base4, lid, st, t);
-  if (lid == owner4(t)) { losses[p.row_offset + row] = row_loss(st, t, xt); }
+  if (row < p.R) { _ = train_row4(row, lid); }
 }
 
 @compute @workgroup_size(WG)
 fn train_acc4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let row = row_of(wid, nwg);
-  if (row >= p.R) { return; }
-  let base4 = row * (p.V / 4u);
-  let st = row_stats4(base4, lid);
-  let t = targets[p.row_offset + row];
-  let xt = grad_pass4(base4, lid, st, t);
-  if (lid == owner4(t)) {
-    losses[p.row_offset + row] = row_loss(st, t, xt);
-    correct[p.row_offset + row] = row_correct(st, t);
-  }
+  if (row < p.R) { write_correct(row, train_row4(row, lid)); }
 }
 
 @compute @workgroup_size(WG)
 fn eval4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let row = row_of(wid, nwg);
-  if (row >= p.R) { return; }
-  let base4 = row * (p.V / 4u);
-  let st = row_stats4(base4, lid);
-  let t = targets[p.row_offset + row];
-  if (lid == 0u) { losses[p.row_offset + row] = row_loss(st, t, target_logit4(base4, t)); }
+  if (row < p.R) { _ = eval_row4(row, lid); }
 }
 
 @compute @workgroup_size(WG)
 fn eval_acc4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let row = row_of(wid, nwg);
-  if (row >= p.R) { return; }
-  let base4 = row * (p.V / 4u);
-  let st = row_stats4(base4, lid);
-  let t = targets[p.row_offset + row];
-  if (lid == 0u) {
-    losses[p.row_offset + row] = row_loss(st, t, target_logit4(base4, t));
-    correct[p.row_offset + row] = row_correct(st, t);
-  }
+  if (row < p.R) { write_correct(row, eval_row4(row, lid)); }
 }
