@@ -1,6 +1,6 @@
 // Matrix multiply: out = alpha * (a · b) + bias (+ out when accumulating), optionally batched.
 //   a(m, k) = a[z * strideA + m * sam + k * sak]   (strides give NN, NT, TN and TT)
-//   b(k, n) = b[z * strideB + k * sbk + n * sbn]   (strideB = 0 broadcasts one b over the batch)
+//   b(k, n) = b[z * strideB + k * sbk + n * sbn]   (strideA or strideB = 0 shares that operand across the batch)
 //   out(m, n) = out[z * strideO + m * N + n], bias(n) = bias[n]
 // Dispatch: (ceil(N / (4 * WGX)), ceil(M / (TM * WGY)), batch).
 //

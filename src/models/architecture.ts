@@ -42,7 +42,7 @@ export interface ModelGraph {
   backward: Step[];
   hidden: Tensor; // (B, T, C)
   dhidden: Tensor; // (B, T, C)
-  /** Every activation tensor the graph allocated, for the memory plan and for freeing. */
+  /** Every activation tensor of the graph, for the memory accounting (some are views of one shared buffer: free them with destroy()). */
   activations: Tensor[];
   destroy(): void;
 }

@@ -27,7 +27,9 @@ export function lmHeadChunkRows(N: number, C: number, V: number, budgetBytes = L
   const unit = alignElems / gcd(C, alignElems);
   const tiled = (unit * MATMUL_ROW_TILE) / gcd(unit, MATMUL_ROW_TILE);
   const rows = budgetBytes / (4 * V);
-  const fit = rows >= tiled ? Math.floor(rows / tiled) * tiled : Math.floor(rows / unit) * unit;
+  const fitUnit = Math.floor(rows / unit) * unit, fitTiled = Math.floor(rows / tiled) * tiled;
+  // Rounding to the tile must not cost more than a tile of rows (C = 33: units of 64 rows).
+  const fit = fitTiled > 0 && fitUnit - fitTiled < MATMUL_ROW_TILE ? fitTiled : fitUnit;
   return Math.min(N, Math.max(unit, fit));
 }
 

@@ -41,7 +41,7 @@ export class Activations {
         offsets.push(at);
         end = at + byteSize({ shape: plan[n], dtype: 'f32' });
       }
-      if (end > rt.limits.maxStorageBufferBindingSize) continue; // allocated one by one below
+      if (end > Math.min(rt.limits.maxStorageBufferBindingSize, rt.limits.maxBufferSize)) continue; // allocated one by one below
       const base = rt.tensor([end / 4], 'f32', members.join('+'));
       this.owned.push(base);
       members.forEach((n, i) => {

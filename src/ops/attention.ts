@@ -81,8 +81,8 @@ export function attentionScratchShapes(B: number, T: number, Hq: number): { lse:
 
 /**
  * Per-adapter choices. Measured on lavapipe (2 cores, 8-wide lanes), B=4 H=8 T=256 D=64 causal,
- * in bench/kernels/attention.ts's convention (no causal halving): the subgroup forward ≈55-60
- * GFLOP/s, the fused backward ≈57-59 against ≈31 for the two-kernel one (same run), against ≈7
+ * in bench/kernels/attention.ts's convention (no causal halving): the subgroup forward ≈65
+ * GFLOP/s, the fused backward ≈71-77 against ≈31-35 for the two-kernel one (same run), against ≈7
  * for attention.wgsl's (an older run). On GPUs a subgroup workgroup is 8 lanes of a wider
  * subgroup: correct, not tuned.
  */
@@ -95,18 +95,13 @@ export interface AttentionTuning {
    * Backward kernels: 'fused' (backward_fused of attention_subgroup.wgsl: one pass, B·Hkv
    * workgroups, 9 storage buffers; the default on CPU adapters), 'subgroup' (its backward_dkdv and
    * backward_dq; the default elsewhere) or 'plain' (attention.wgsl). The subgroup ones are used when
-   * `subgroups` is on and D allows; 'fused' falls back to 'subgroup' on a device with fewer storage
-   * buffers per shader.
+   * `subgroups` is on and D ≤ 64 (their private arrays; see attentionBackward); 'fused' falls back
+   * to 'subgroup' on a device with fewer storage buffers per shader.
    */
   backward: 'plain' | 'subgroup' | 'fused';
 }
 
 const tunings = new WeakMap<Runtime, AttentionTuning>();
-
-function isCpuAdapter(rt: Runtime): boolean {
-  const i = rt.adapterInfo;
-  return /llvmpipe|lavapipe|swiftshader|software/i.test(`${i.vendor} ${i.architecture} ${i.device} ${i.description}`);
-}
 
 function minSubgroupSize(rt: Runtime): number {
   const info = (rt.device as unknown as { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
@@ -117,7 +112,7 @@ function minSubgroupSize(rt: Runtime): number {
 export function attentionTuning(rt: Runtime): AttentionTuning {
   let t = tunings.get(rt);
   if (!t) {
-    t = { subgroups: rt.features.subgroups && minSubgroupSize(rt) >= 8, sgw: 8, backward: isCpuAdapter(rt) ? 'fused' : 'subgroup' };
+    t = { subgroups: rt.features.subgroups && minSubgroupSize(rt) >= 8, sgw: 8, backward: rt.isCpuAdapter ? 'fused' : 'subgroup' };
     tunings.set(rt, t);
   }
   return t;
@@ -193,6 +188,9 @@ function checkStorageBuffers(rt: Runtime, op: string, n: number): void {
   const max = rt.limits.maxStorageBuffersPerShaderStage;
   if (n > max) throw new OpError(op, `needs ${n} storage buffers in one shader, this device allows ${max} (maxStorageBuffersPerShaderStage)`);
 }
+
+/** Largest DMAX of the subgroup backward kernels (see attentionBackward). */
+const SUBGROUP_BACKWARD_DMAX = 64;
 
 function dmaxFor(D: number): number {
   return D <= 16 ? 16 : D <= 32 ? 32 : D <= 64 ? 64 : 128;
@@ -315,7 +313,10 @@ export function attentionBackward(rt: Runtime, args: AttentionBackwardArgs, tile
   const extra = packed ? 0 : 1;
   const pv = packed ? 'packed' : 'split';
   const t = attentionTuning(rt);
-  if (fastPath(rt, d.D) && t.backward !== 'plain') {
+  // The subgroup backward keeps a 32-key tile of k and v and its dK, dV accumulators in private
+  // arrays: 4.2 KB per invocation at DMAX 64 but 8.3 KB at 128, over the 8 KiB of function-scope
+  // variables WGSL guarantees (Safari enforces it), so larger heads take the plain kernels.
+  if (fastPath(rt, d.D) && t.backward !== 'plain' && dmax <= SUBGROUP_BACKWARD_DMAX) {
     const src = subgroupSource(d.dtype, dmax, t.sgw, packed);
     const common = { 1: q, 2: k, 3: v, 4: placeholder, 7: dout, ...sgStats };
     if (t.backward === 'fused' && d.B * d.Hkv >= FUSED_MIN_WORKGROUPS && rt.limits.maxStorageBuffersPerShaderStage >= 9 + extra) {

@@ -150,7 +150,8 @@ export function matmul(rt: Runtime, args: MatmulArgs): Dispatch[] {
   const wgy = sg ? 1 : t.wgy;
   // Row tiles fastest when b is far larger than a and than a cache (see SWAP in the shader).
   const bBytes = K * N * (b.dtype === 'f16' ? 2 : 4), aBytes = M * K * (a.dtype === 'f16' ? 2 : 4);
-  const swap = sg && (args.swapGrid ?? (bBytes > SWAP_MIN_BYTES && bBytes > 8 * aBytes));
+  // Measured on lavapipe only, so GPUs keep the default order until someone measures one.
+  const swap = sg && (args.swapGrid ?? (rt.isCpuAdapter && bBytes > SWAP_MIN_BYTES && bBytes > 8 * aBytes));
   const tiles: [number, number] = [ceilDiv(N, 4 * wgx), ceilDiv(M, tm * wgy)];
   const workgroups: [number, number, number] = swap ? [tiles[1], tiles[0], Z] : [tiles[0], tiles[1], Z];
   const max = rt.limits.maxComputeWorkgroupsPerDimension;

@@ -10,16 +10,17 @@ import { expectClose, expectNoGpuErrors, getRuntime, rand, readF32 } from '../he
 // the parameter layout's 64), so the weights do too.
 const [M, I, O] = [16, 32, 16];
 
-async function setup(bias: boolean, groups: string[][]) {
+async function setup(bias: boolean, groups: string[][], qOut = O) {
   const rt = await getRuntime();
   const names = ['q', 'k', 'v'];
+  const out = (n: string) => (n === 'q' ? qOut : O);
   const specs = names.flatMap((n) => [
-    { name: `${n}.weight`, shape: [O, I], decay: true, init: { kind: 'zeros' as const } },
+    { name: `${n}.weight`, shape: [out(n), I], decay: true, init: { kind: 'zeros' as const } },
     ...(bias ? [{ name: `${n}.bias`, shape: [O], decay: false, init: { kind: 'zeros' as const } }] : []),
   ]);
   const store = new ParamStore(rt, new ParamLayout(specs));
   store.load(new Map(specs.map((s, i) => [s.name, rand(s.shape.reduce((a, b) => a * b, 1), 10 + i)])));
-  const acts = new Activations(rt, Object.fromEntries(names.map((n) => [n, [M, O]])), {}, groups);
+  const acts = new Activations(rt, Object.fromEntries(names.map((n) => [n, [M, out(n)]])), {}, groups);
   const inp = rt.upload(rand(M * I, 3), [M, I], 'f32', 'x');
   const parts = names.map((n) => ({ out: acts.get(n), weight: store.param(`${n}.weight`), bias: bias ? store.param(`${n}.bias`) : undefined }));
   return { rt, store, acts, inp, parts };
@@ -48,6 +49,16 @@ describe('linearForwardMany (q, k, v or gate, up of one input)', () => {
     const want = await separately(s);
     for (let i = 0; i < 3; i++) expectClose(await readF32(s.rt, s.parts[i].out), want[i], TOL, s.parts[i].out.label);
     await expectNoGpuErrors(s.rt);
+    s.acts.destroy(); s.store.destroy(); s.rt.free(s.inp);
+  });
+
+  it('grouped-query heads: q on its own, then k and v as one batched matmul', async () => {
+    const s = await setup(false, [['q', 'k', 'v']], 2 * O);
+    const steps = linearForwardMany(s.rt, { inp: s.inp, parts: s.parts });
+    expect(steps).toHaveLength(2);
+    s.rt.once(steps);
+    const want = await separately(s);
+    for (let i = 0; i < 3; i++) expectClose(await readF32(s.rt, s.parts[i].out), want[i], TOL, s.parts[i].out.label);
     s.acts.destroy(); s.store.destroy(); s.rt.free(s.inp);
   });
 

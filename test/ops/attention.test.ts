@@ -107,9 +107,10 @@ describe('attention', () => {
   }
 
   // The cases above take the subgroup kernels wherever D % 4 == 0 (tiles of 16 queries x 32 keys,
-  // dk/dv workgroups of 16 keys x 32-query steps: T = 1, 7, 33, 130 cut them everywhere); the
-  // backward is the fused kernel where B * Hkv >= 2, the two subgroup kernels otherwise. Here the
-  // same shapes without subgroups (attention.wgsl only), and the plain backward.
+  // dk/dv workgroups of 32 keys x 32-query steps: T = 1, 7, 33, 130 cut them everywhere); the
+  // backward is the fused kernel where B * Hkv >= 2, the two subgroup kernels otherwise, and the
+  // plain kernels for D > 64. Here the same shapes without subgroups (attention.wgsl only), and the
+  // plain backward.
   it('subgroups disabled: attention.wgsl forward, T=33 GQA and T=130 segments', async () => {
     const rt = await getRuntime({ subgroups: true });
     expect(rt.features.subgroups).toBe(false);
@@ -129,24 +130,26 @@ describe('attention', () => {
   });
 
   // On lavapipe (a CPU adapter) the default backward is the fused kernel; the two-kernel subgroup
-  // backward, the default on GPUs, is checked here at a shape that cuts its 16-key workgroups and
-  // 32-query steps, with GQA and segments.
+  // backward, the default on GPUs, is checked here at a shape that cuts its 32-key workgroups and
+  // 32-query steps, with GQA and segments. Heads over 64 take the plain backward: the subgroup
+  // kernels' private arrays would pass WGSL's 8 KiB of function-scope variables.
   it('uses the fused backward on this CPU adapter when B * Hkv >= 2', async () => {
     const rt = await getRuntime();
     expect(attentionTuning(rt).backward).toBe('fused');
     // Stats + fused kernel, or stats + dkdv + dq when one workgroup would leave a core idle.
-    const kernels = (B: number, Hkv: number) => {
-      const [T, Hq, D] = [5, 2, 8];
+    const kernels = (B: number, Hkv: number, D = 8) => {
+      const [T, Hq] = [5, 2];
       const q = rt.tensor([B, T, Hq, D]), kv = rt.tensor([B, T, Hkv, D]), kv2 = rt.tensor([B, T, Hkv, D]);
       const lse = rt.tensor([B, Hq, T]), delta = rt.tensor(attentionScratchShapes(B, T, Hq).delta);
       const d = attentionBackward(rt, { dq: q, dk: kv, dv: kv2, dout: q, q, k: kv, v: kv2, out: q, lse, delta });
       rt.release(d);
       rt.free(q, kv, kv2, lse, delta);
-      return d.length;
+      return d.map((x) => x.label.split('.')[0]);
     };
-    expect(kernels(2, 1)).toBe(2);
-    expect(kernels(1, 2)).toBe(2);
-    expect(kernels(1, 1)).toBe(3);
+    expect(kernels(2, 1)).toEqual(['attention', 'attention_subgroup']);
+    expect(kernels(2, 1, 96)).toEqual(['attention', 'attention', 'attention']);
+    expect(kernels(1, 2)).toHaveLength(2);
+    expect(kernels(1, 1)).toHaveLength(3);
     await expectNoGpuErrors(rt);
   });
 
