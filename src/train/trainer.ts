@@ -98,6 +98,8 @@ export class Trainer {
   private store?: ParamStore;
   private trainStep?: TrainStep;
   private distill?: DistillSetup;
+  /** Why a reopened distillation run's teacher could not be loaded (it cannot train on). */
+  private distillUnavailable?: string;
   private batches!: StepBatches;
   private valBatches: Batch[] = [];
   private chatModels?: ChatModels;
@@ -217,8 +219,16 @@ export class Trainer {
     this.emit({ type: 'status', state: 'loading', detail: `data: ${this.data.summary}` });
     if (c.distill) {
       this.setState('loading', 'distillation teacher');
-      this.distill = await prepareDistill(c.distill, this.env, this.student, this.data);
-      this.emit({ type: 'status', state: 'loading', detail: this.distill.summary });
+      try {
+        this.distill = await prepareDistill(c.distill, this.env, this.student, this.data);
+        this.emit({ type: 'status', state: 'loading', detail: this.distill.summary });
+      } catch (e) {
+        // A reopened run stays usable (chat, evaluation, export) when its teacher is gone; only
+        // training on needs the teacher, and run() says so.
+        if (!this.opts.resume) throw e;
+        this.distillUnavailable = (e as Error).message;
+        this.emit({ type: 'status', state: 'loading', detail: `distillation teacher unavailable (${this.distillUnavailable}): this run can be chatted with, evaluated and exported, not trained further` });
+      }
     }
     const perEpoch = stepsPerEpoch(this.data.train, c, this.data.padId);
     this.totalSteps = totalSteps(c, perEpoch);
@@ -273,6 +283,9 @@ export class Trainer {
   /** Trains to the end (or stop()); resolves with the summary, rejects after an 'error' event. */
   run(): Promise<RunSummary> {
     if (this.runPromise) throw new TrainerError('run() was already called');
+    if (this.distillUnavailable !== undefined) {
+      throw new TrainerError(`run ${this.runId} trains with distillation, and its teacher cannot be loaded (${this.distillUnavailable}): it can be chatted with, evaluated and exported, but not trained further`);
+    }
     this.runPromise = this.loop();
     return this.runPromise;
   }

@@ -34,6 +34,20 @@ export const STUDIO_DEFAULTS: RunConfigInput = {
   save: { every: 200 },
 };
 
+/**
+ * Advice for what the page can recognise in an engine message: a distillation teacher that does
+ * not fit, or one that speaks another vocabulary.
+ */
+export function adviceFor(message: string, distilling = /teacher/.test(message)): { advice?: string } {
+  if (distilling && /does not fit this device/.test(message)) {
+    return { advice: "The plan counts the distillation teacher too (its weights, forward pass and logits, under 'head'), beside the student: pick a smaller teacher run, or lower the batch size or sequence length." };
+  }
+  if (/distillation teacher .*(vocabulary|tokenizer)/.test(message)) {
+    return { advice: "The teacher must use the student's tokenizer: pick a teacher run trained from the same kind of student (every scratch student shares the byte-level tokenizer)." };
+  }
+  return {};
+}
+
 const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
 
 /** Later objects win field by field; arrays and other values are replaced whole. */
@@ -69,6 +83,7 @@ export function mergeConfig<T>(...parts: (T | undefined)[]): T {
  * @csspart card - each section's box
  * @csspart status - the status line
  * @csspart score - the held-out exact match before and after
+ * @csspart loss-meaning - what the training loss means, for a distilled run (the Trainer's summary)
  * @csspart nogpu - the explanation shown without WebGPU
  * @cssprop --pupil-* - the shared tokens of src/ui/theme.ts, inherited by every part
  */
@@ -93,6 +108,7 @@ export class PupilStudio extends LitElement {
     _student: { state: true },
     _examples: { state: true },
     _datasetName: { state: true },
+    _lossMeaning: { state: true },
   };
 
   declare config?: RunConfigInput;
@@ -116,14 +132,18 @@ export class PupilStudio extends LitElement {
   /** The dataset's records as the page read them: what the distillation panel starts from. */
   declare private _examples: readonly Example[];
   declare private _datasetName?: string;
+  /** What the training loss means when it is not plain cross-entropy (the Trainer's distillation summary). */
+  declare private _lossMeaning?: string;
 
   private dataSource?: DatasetSource;
   /** The model folder picked under "Local files" (the student is then `{ path }`). */
   private studentFiles?: File[];
-  private controlValues: Pick<RunConfigInput, 'train' | 'eval' | 'save'> = { train: STUDIO_DEFAULTS.train, eval: STUDIO_DEFAULTS.eval, save: STUDIO_DEFAULTS.save };
+  private controlValues: Pick<RunConfigInput, 'train' | 'eval' | 'save' | 'distill'> = { train: STUDIO_DEFAULTS.train, eval: STUDIO_DEFAULTS.eval, save: STUDIO_DEFAULTS.save };
   private ownsClient = false;
   private unsubscribe?: () => void;
   private firstEvalStep?: number;
+  /** The run started or opened learns from a teacher (memory errors then name it in their advice). */
+  private distilling = false;
 
   constructor() {
     super();
@@ -179,7 +199,7 @@ export class PupilStudio extends LitElement {
       const c = this.effective;
       if (this._student === undefined) this._student = c.student;
       // One object per config: the controls refill their fields whenever `values` changes identity.
-      this.controlValues = { train: c.train, eval: c.eval, save: c.save };
+      this.controlValues = { train: c.train, eval: c.eval, save: c.save, ...(c.distill ? { distill: c.distill } : {}) };
     }
   }
 
@@ -222,6 +242,8 @@ export class PupilStudio extends LitElement {
     switch (e.type) {
       case 'status':
         this._state = e.state;
+        // The Trainer says once, while loading, what its training loss means.
+        if (e.detail?.startsWith('distillation from ')) this._lossMeaning = e.detail;
         break;
       case 'step':
         this._step = e.step;
@@ -245,8 +267,8 @@ export class PupilStudio extends LitElement {
         void this.refreshRuns();
         break;
       case 'error':
-        this._error = { name: 'TrainingError', message: e.message };
-        this.fire('pupil-error', { message: e.message, runId: e.runId, lastCheckpoint: e.lastCheckpoint });
+        this._error = { name: 'TrainingError', message: e.message, ...adviceFor(e.message, this.distilling) };
+        this.fire('pupil-error', { message: e.message, runId: e.runId, lastCheckpoint: e.lastCheckpoint, ...adviceFor(e.message, this.distilling) });
         void this.refreshRuns();
         break;
     }
@@ -270,6 +292,11 @@ export class PupilStudio extends LitElement {
     const config = mergeConfig<RunConfigInput>(this.effective, picked);
     // Counting epochs in the controls means no fixed step count from the defaults.
     if (controls?.train.epochs !== undefined && controls.train.maxSteps === undefined && config.train) delete config.train.maxSteps;
+    // The controls' distillation section decides, on or off, over any distill in `config`.
+    if (controls) {
+      if (controls.distill) config.distill = controls.distill;
+      else delete config.distill;
+    }
     // Exact match scores the held-out bundled tasks: with other data it cannot be computed.
     if (config.data?.source !== 'bundled' && config.data?.source !== undefined) config.eval = { ...config.eval, exactMatch: 0 };
     this._error = undefined;
@@ -278,6 +305,11 @@ export class PupilStudio extends LitElement {
     this._baseline = [];
     this._step = undefined;
     this._loss = undefined;
+    this._lossMeaning = undefined;
+    this.distilling = !!config.distill;
+    // The new run's id is known only when start() returns, after its loading status (the
+    // distillation summary among them) and maybe its first steps: take every event until then.
+    this._runId = undefined;
     this.chart?.reset();
     this._state = 'loading';
     try {
@@ -290,7 +322,8 @@ export class PupilStudio extends LitElement {
       return runId;
     } catch (e) {
       this._state = 'error';
-      this._error = describeError(e);
+      const d = describeError(e);
+      this._error = d.advice ? d : { ...d, ...adviceFor(d.message, this.distilling) };
       this.fire('pupil-error', this._error);
       return undefined;
     }
@@ -300,7 +333,8 @@ export class PupilStudio extends LitElement {
     try {
       await what();
     } catch (e) {
-      this._error = describeError(e);
+      const d = describeError(e);
+      this._error = d.advice ? d : { ...d, ...adviceFor(d.message, this.distilling) };
       this.fire('pupil-error', this._error);
     }
   }
@@ -337,6 +371,8 @@ export class PupilStudio extends LitElement {
       this._error = undefined;
       this._runId = runId;
       this._before = this._after = undefined;
+      this._lossMeaning = undefined;
+      this.distilling = !!this.runs.find((r) => r.runId === runId)?.config.distill;
       this.firstEvalStep = undefined;
       const rows = await client.metrics(runId);
       const chart = this.chart;
@@ -386,6 +422,7 @@ export class PupilStudio extends LitElement {
           ${this._runId ? html`<span>Run: <b>${this._runId}</b></span>` : nothing}
           ${this._step !== undefined ? html`<span data-step=${this._step}>Step <b>${this._step}</b>${this._total ? html` / ${this._total}` : nothing}</span>` : nothing}
           ${this._loss !== undefined ? html`<span>Loss <b>${this._loss.toFixed(3)}</b></span>` : nothing}
+          ${this._lossMeaning ? html`<span class="hint" part="loss-meaning" data-distill>${this._lossMeaning}</span>` : nothing}
           <span class="score" part="score" data-before=${this._before ? String(this._before.rate) : ''} data-after=${this._after ? String(this._after.rate) : ''}>
             Held-out exact match: before ${this.renderScore(this._before)} → after ${this.renderScore(this._after)}
           </span>
@@ -395,7 +432,7 @@ export class PupilStudio extends LitElement {
         <div>
           <pupil-model-picker theme=${this.theme ?? nothing} .student=${this._student} .limits=${this._report?.limits}
             .batchSize=${this.controlValues.train?.batchSize ?? 8} .seqLen=${this.controlValues.train?.seqLen ?? 128} .endpoint=${this.endpoint ?? 'https://huggingface.co'} @pupil-model-change=${this.onModel}></pupil-model-picker>
-          ${noGpu ? nothing : html`<pupil-train-controls theme=${this.theme ?? nothing} .state=${this._state} .student=${this._student} .values=${this.controlValues}
+          ${noGpu ? nothing : html`<pupil-train-controls theme=${this.theme ?? nothing} .state=${this._state} .student=${this._student} .values=${this.controlValues} .runs=${this.runs}
             @pupil-start=${(e: CustomEvent<TrainControlsConfig>) => void this.start(e.detail)}
             @pupil-pause=${() => this.call(() => this.client!.pause())}
             @pupil-resume=${() => this.call(() => this.client!.resume())}

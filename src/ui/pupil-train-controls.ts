@@ -1,14 +1,18 @@
 import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
 // config.ts imports only types, so the page gets the engine's own validation without the engine.
 import { resolveRunConfig, RunConfigError, type EvalConfig, type RunConfig, type RunConfigInput, type TrainHyper } from '../train/config.ts';
-import type { EngineStatus } from '../worker/protocol.ts';
+import type { EngineStatus, RunMeta } from '../worker/protocol.ts';
+import type { DistillSettingsValue, PupilDistillSettings } from './pupil-distill-settings.ts';
 import { controlStyles, themeStyles } from './theme.ts';
+import './pupil-distill-settings.ts';
 
 /** The parts of a RunConfig the controls own; merge with `name`, `student` and `data` to start. */
 export interface TrainControlsConfig {
   train: Pick<TrainHyper, 'lr' | 'warmupRatio' | 'schedule' | 'batchSize' | 'seqLen' | 'accumulation' | 'weightDecay' | 'maxGradNorm' | 'seed'> & { maxSteps?: number; epochs?: number };
   eval: Pick<EvalConfig, 'every'>;
   save: { every: number };
+  /** Present when "Distil from a saved run" is on: the teacher is `run:<runId>`. */
+  distill?: DistillSettingsValue;
 }
 
 export type ControlsState = EngineStatus['state'];
@@ -50,6 +54,7 @@ const idOf = (path: string) => path.replace(/\./g, '-');
  * buttons, enabled according to `state` (inputs are locked while a run is under way). The length
  * defaults to 300 steps (switchable to epochs). Input is checked field by field (message next to the
  * field) and then with the engine's own `resolveRunConfig`, so what it fires will be accepted.
+ * Below them, `<pupil-distill-settings>` optionally makes the run distil from one of `runs`.
  *
  * @fires pupil-start - detail: TrainControlsConfig (`train`, `eval`, `save` parts of a RunConfig)
  * @fires pupil-pause
@@ -65,12 +70,14 @@ const idOf = (path: string) => path.replace(/\./g, '-');
  * @csspart pause - the pause button
  * @csspart resume - the resume button
  * @csspart stop - the stop button
+ * @csspart distill - the "Distil from a saved run" section (`<pupil-distill-settings>`)
  */
 export class PupilTrainControls extends LitElement {
   static override properties = {
     state: { reflect: true },
     student: { attribute: false },
     values: { attribute: false },
+    runs: { attribute: false },
     theme: { reflect: true },
     _raw: { state: true },
     _errors: { state: true },
@@ -81,7 +88,9 @@ export class PupilTrainControls extends LitElement {
   /** The student the run will train (a RunConfig `student`): sets the defaults (learning rate, weight decay) and the longest sequence. */
   declare student?: RunConfigInput['student'];
   /** Values to show instead of the defaults, e.g. `{ train: { maxSteps: 300 }, eval: { every: 50 } }`. */
-  declare values?: Pick<RunConfigInput, 'train' | 'eval' | 'save'>;
+  declare values?: Pick<RunConfigInput, 'train' | 'eval' | 'save' | 'distill'>;
+  /** Saved runs: those with a checkpoint can be the distillation teacher. */
+  declare runs: readonly RunMeta[];
   declare theme?: 'light' | 'dark';
   declare _raw: Record<string, string>;
   declare _errors: Record<string, string>;
@@ -90,6 +99,7 @@ export class PupilTrainControls extends LitElement {
   constructor() {
     super();
     this.state = 'idle';
+    this.runs = [];
     this._raw = {};
     this._errors = {};
     this._unit = 'steps';
@@ -183,9 +193,12 @@ export class PupilTrainControls extends LitElement {
       const e = this.fieldError(f, this._raw[f.path] ?? '');
       if (e) errors[f.path] = e;
     }
+    // Both sections show their messages, whichever fails first.
+    const section = this.renderRoot.querySelector<PupilDistillSettings>('pupil-distill-settings');
+    const distill = section ? section.validate() : {};
     let config: TrainControlsConfig | undefined;
-    if (!Object.keys(errors).length) {
-      config = this.build();
+    if (!Object.keys(errors).length && distill) {
+      config = { ...this.build(), ...distill };
       try {
         resolveRunConfig({ student: this.student, ...config });
       } catch (e) {
@@ -258,6 +271,7 @@ export class PupilTrainControls extends LitElement {
         <legend class="sr-only">Training hyperparameters</legend>
         <div class="fields" part="fields">${FIELDS.map((f) => this.renderField(f, locked))}</div>
       </fieldset>
+      <pupil-distill-settings part="distill" theme=${this.theme ?? nothing} .runs=${this.runs} .value=${this.values?.distill} ?disabled=${locked}></pupil-distill-settings>
       <div class="buttons" part="buttons" role="group" aria-label="Training">
         <button class="primary" part="start" ?disabled=${!canStart} @click=${this.onStart}>Start training</button>
         <button part="pause" ?disabled=${s !== 'running'} @click=${() => this.fire('pupil-pause')}>Pause</button>

@@ -8,13 +8,12 @@ import { Runtime } from '../gpu/runtime.ts';
 import { loadPretrained } from '../models/load.ts';
 import { ParamLayout, ParamStore } from '../models/params.ts';
 import { zipParts } from '../models/zip.ts';
-import { OPTIMIZER_FILE } from '../train/checkpoint.ts';
 import { loadStudent } from '../train/student.ts';
 import { resolveRunConfig, type RunConfig } from '../train/config.ts';
 import { BrowserRunStorage } from '../train/storage-browser.ts';
 import { makeRunId } from '../train/storage.ts';
 import { Trainer, type TrainerEvent } from '../train/trainer.ts';
-import { browserTrainerEnv } from './env.ts';
+import { browserTrainerEnv, readRunModel } from './env.ts';
 import { probeRuntime } from './probe.ts';
 import type {
   EngineApi, EngineEvent, EngineOptions, EngineStatus, ExportRequest, GenerateRequest, GenerateSummary, Message, RunConfigInput, TeacherGenerateReply,
@@ -132,7 +131,7 @@ export class Engine implements EngineApi {
     let runId = makeRunId(name);
     // makeRunId has one-second resolution: two runs started in the same second get a suffix.
     for (let i = 2; await storage.loadRun(runId); i++) runId = `${makeRunId(name)}-${i}`;
-    const t = await this.load(runId, (onEvent) => Trainer.create(this.env(rt, storage), config, { runId, onEvent }));
+    const t = await this.load(runId, (onEvent) => Trainer.create(this.env(rt, storage, runId), config, { runId, onEvent }));
     void t.run().catch(() => {}); // failures arrive as 'error' events
     return runId;
   }
@@ -151,7 +150,7 @@ export class Engine implements EngineApi {
     const meta = await storage.loadRun(runId);
     if (!meta) throw new Error(`no run ${runId} in this browser's storage`);
     this.keepFiles(meta.config.student, files);
-    return this.load(runId, (onEvent) => Trainer.create(this.env(rt, storage), null, { resume: runId, onEvent }));
+    return this.load(runId, (onEvent) => Trainer.create(this.env(rt, storage, runId), null, { resume: runId, onEvent }));
   }
 
   private keepFiles(student: RunConfig['student'], files?: File[]): void {
@@ -160,8 +159,8 @@ export class Engine implements EngineApi {
     this.localStudents.set(student.path, files);
   }
 
-  private env(rt: Runtime, storage: BrowserRunStorage) {
-    return browserTrainerEnv(rt, storage, { ...(this.opts.endpoint ? { endpoint: this.opts.endpoint } : {}), localStudents: this.localStudents });
+  private env(rt: Runtime, storage: BrowserRunStorage, runId: string) {
+    return browserTrainerEnv(rt, storage, { ...(this.opts.endpoint ? { endpoint: this.opts.endpoint } : {}), localStudents: this.localStudents, runId });
   }
 
   private need(): Trainer {
@@ -268,16 +267,11 @@ export class Engine implements EngineApi {
 
   private async openTeacher(runId: string): Promise<TeacherInfo> {
     const [rt, storage] = await Promise.all([this.getRuntime(), this.getStorage()]);
-    const meta = await storage.loadRun(runId);
-    if (!meta) throw new Error(`teacher: no run ${runId} in this browser's storage (deleted, or saved in another browser or storage backend): pick another run`);
-    const files = await storage.loadCheckpoint(runId);
-    if (!files) throw new Error(`teacher: run ${runId} has no checkpoint yet: train it until it saves one (or stop it, which saves), then pick it again`);
+    const { meta, files: picked } = await readRunModel(storage, runId, 'teacher');
     // The old teacher goes first: two models side by side may not fit where one does.
     await this.unloadTeacher();
     // A checkpoint is a Hugging Face folder (config, safetensors, tokenizer): load it as one, through
     // the same student loader a run uses, so tokenizer and generation_config match training.
-    // The model's files only: the optimizer state (twice the model) is not needed for generation.
-    const picked = [...files].filter(([name]) => name !== OPTIMIZER_FILE).map(([name, bytes]) => new File([bytes as Uint8Array<ArrayBuffer>], name));
     const student = await loadStudent({ path: runId }, { loadPretrained: () => loadPretrained({ files: picked }, { cache: null }) });
     const store = new ParamStore(rt, new ParamLayout(student.arch.parameters(student.config)));
     try {
