@@ -83,6 +83,11 @@ export class PupilRuns extends LitElement {
     this.renderRoot.querySelector<HTMLElement>(`li[data-run-id="${CSS.escape(runId)}"] [data-delete]`)?.focus();
   }
 
+  /** Names of the runs that distil from this one (config.distill.teacher = "run:<runId>"). */
+  private studentsOf(runId: string): string[] {
+    return this.runs.filter((o) => o.runId !== runId && o.config?.distill?.teacher === `run:${runId}`).map((o) => o.name);
+  }
+
   private renderRun(r: RunListItem) {
     const busy = r.runId === this.activeRun;
     const date = new Date(r.updated || r.created);
@@ -91,7 +96,7 @@ export class PupilRuns extends LitElement {
     const actions =
       this._confirming === r.runId
         ? html`<div class="actions" role="group" aria-label="Confirm deleting ${r.name}">
-            <span class="warning">Delete this run and its checkpoint?</span>
+            <span class="warning">Delete this run and its checkpoint?${this.studentsOf(r.runId).length ? ` It is the distillation teacher of ${this.studentsOf(r.runId).join(', ')}: they will still open, but not train on.` : ''}</span>
             <button class="danger" data-confirm @click=${() => this.settle(r.runId, true)}>Delete</button>
             <button data-cancel @click=${() => this.settle(r.runId, false)} @keydown=${(e: KeyboardEvent) => e.key === 'Escape' && this.settle(r.runId, false)}>Cancel</button>
           </div>`

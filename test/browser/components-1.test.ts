@@ -178,7 +178,7 @@ describe('<pupil-runs>', () => {
     // Keyboard: Enter on Delete asks; Escape cancels; Enter again, then confirm.
     await a.getByRole('button', { name: 'Delete' }).focus();
     await page.keyboard.press('Enter');
-    expect(await a.innerText()).toMatch(/Delete this run and its checkpoint\?/);
+    expect(await a.innerText()).toMatch(/Delete this run and its checkpoint\? It is the distillation teacher of broke: they will still open, but not train on\./);
     await page.keyboard.press('Escape');
     expect(await a.getByRole('button', { name: 'Resume' }).count()).toBe(1);
     await page.keyboard.press('Enter'); // focus went back to Delete

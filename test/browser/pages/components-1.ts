@@ -37,7 +37,7 @@ const meta = (runId: string, name: string, status: RunListItem['status'], step: 
 runs.runs = [
   meta('run-a', 'arithmetic tiny', 'paused', 200, { lastLoss: 1.234 }),
   meta('run-b', '<img src=x onerror="window.__xss=1"><b>bold</b> & co', 'done', 500, { lastLoss: 0.61 }),
-  meta('run-c', 'broke', 'error', 12, { error: 'device lost', lastCheckpoint: undefined }),
+  meta('run-c', 'broke', 'error', 12, { error: 'device lost', lastCheckpoint: undefined, config: { distill: { teacher: 'run:run-a' } } as unknown as RunListItem['config'] }),
 ];
 
 Object.assign(window, { __ui: { chart, controls, runs, picker, events, countParameters, estimateMemory, scratchShape, lossAt } });
