@@ -126,6 +126,13 @@ fn keyRows(x0: vec4f, x1: vec4f, x2: vec4f, x3: vec4f) -> array<vec4f, TK> {
 // per lane and component (bounds check, insert); private memory, even indexed by the runtime D
 // loop, is far cheaper. Measured, fused backward at B=4 H=8 T=256 D=64: -14% from 32-key tiles
 // (the q, dout, dq traffic of a query step is shared by twice the keys), then -14% from this cache.
+// Segment ids of the key tile's TK keys (read only with SEGMENTS).
+fn keySegments(b: u32, j0: u32) -> array<i32, TK> {
+  var segk: array<i32, TK>;
+  if (SEGMENTS) { for (var r = 0u; r < TK; r++) { segk[r] = segment(b, j0 + r); } }
+  return segk;
+}
+
 struct KeyTile { k: array<vec4f, DMAX>, v: array<vec4f, DMAX> }
 fn loadKeyTile(b: u32, j0: u32, hk: u32, sl: u32) -> KeyTile {
   var t = KeyTile();
@@ -360,8 +367,7 @@ fn backward_dkdv(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation
   let G = p.Hq / p.Hkv;
   let j0 = wid.x * TK;
   var kt = loadKeyTile(b, j0, hk, sl);
-  var segk: array<i32, TK>;
-  if (SEGMENTS) { for (var r = 0u; r < TK; r++) { segk[r] = segment(b, j0 + r); } }
+  let segk = keySegments(b, j0);
   var dka = array<vec4f, TK * NU>();
   var dva = array<vec4f, TK * NU>();
   for (var g = 0u; g < G; g++) {
@@ -474,8 +480,7 @@ fn backward_fused(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocatio
   storageBarrier();
   for (var j0 = 0u; j0 < p.T; j0 += TK) {
     var kt = loadKeyTile(b, j0, hk, sl);
-    var segk: array<i32, TK>;
-    if (SEGMENTS) { for (var r = 0u; r < TK; r++) { segk[r] = segment(b, j0 + r); } }
+    let segk = keySegments(b, j0);
     var dka = array<vec4f, TK * NU>();
     var dva = array<vec4f, TK * NU>();
     for (var g = 0u; g < G; g++) {

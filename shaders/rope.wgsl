@@ -104,15 +104,19 @@ fn quad(q: u32) -> Quad {
   return Quad(at, mat2x4f(vec4f(lo.x, lo.z, hi.x, hi.z), p.sign * vec4f(lo.y, lo.w, hi.y, hi.w)));
 }
 
+// The 4 pairs (x1, x2) rotated: (x1 cos − x2 sin, x2 cos + x1 sin).
+fn turn(r: Quad, x1: vec4f, x2: vec4f) -> mat2x4f {
+  return mat2x4f(x1 * r.cs[0] - x2 * r.cs[1], x2 * r.cs[0] + x1 * r.cs[1]);
+}
+
 @compute @workgroup_size(WG)
 fn rope4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let q = (wid.x + wid.y * nwg.x) * WG + lid;
   if (q >= p.pairs / 4u) { return; }
   let r = quad(q);
-  let x1 = inp4[r.at];
-  let x2 = inp4[r.at + HALF / 4u];
-  out4[r.at] = x1 * r.cs[0] - x2 * r.cs[1];
-  out4[r.at + HALF / 4u] = x2 * r.cs[0] + x1 * r.cs[1];
+  let y = turn(r, inp4[r.at], inp4[r.at + HALF / 4u]);
+  out4[r.at] = y[0];
+  out4[r.at + HALF / 4u] = y[1];
 }
 
 @compute @workgroup_size(WG)
@@ -120,8 +124,7 @@ fn rope4_inplace(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
   let q = (wid.x + wid.y * nwg.x) * WG + lid;
   if (q >= p.pairs / 4u) { return; }
   let r = quad(q);
-  let x1 = x4[r.at];
-  let x2 = x4[r.at + HALF / 4u];
-  x4[r.at] = x1 * r.cs[0] - x2 * r.cs[1];
-  x4[r.at + HALF / 4u] = x2 * r.cs[0] + x1 * r.cs[1];
+  let y = turn(r, x4[r.at], x4[r.at + HALF / 4u]);
+  x4[r.at] = y[0];
+  x4[r.at + HALF / 4u] = y[1];
 }

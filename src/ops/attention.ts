@@ -319,38 +319,23 @@ export function attentionBackward(rt: Runtime, args: AttentionBackwardArgs, tile
   if (fastPath(rt, d.D) && t.backward !== 'plain' && dmax <= SUBGROUP_BACKWARD_DMAX) {
     const src = subgroupSource(d.dtype, dmax, t.sgw, packed);
     const common = { 1: q, 2: k, 3: v, 4: placeholder, 7: dout, ...sgStats };
+    const kernel = (entryPoint: string, bindings: Record<number, Tensor>, workgroups: [number, number, number]) =>
+      rt.kernel({
+        key: { kernel: 'attention_subgroup', variant: `${entryPoint}_d${dmax}_w${t.sgw}_${pv}`, dtype: d.dtype, constants: { SEGMENTS: seg } },
+        code: src,
+        entryPoint,
+        bindings: { ...common, ...bindings },
+        params: params(d, args.accumulate),
+        workgroups,
+      });
     if (t.backward === 'fused' && d.B * d.Hkv >= FUSED_MIN_WORKGROUPS && rt.limits.maxStorageBuffersPerShaderStage >= 9 + extra) {
-      return [
-        stats,
-        rt.kernel({
-          key: { kernel: 'attention_subgroup', variant: `backward_fused_d${dmax}_w${t.sgw}_${pv}`, dtype: d.dtype, constants: { SEGMENTS: seg } },
-          code: src,
-          entryPoint: 'backward_fused',
-          bindings: { ...common, 12: dq, 13: dk, 14: dv },
-          params: params(d, args.accumulate),
-          workgroups: [1, d.Hkv, d.B],
-        }),
-      ];
+      return [stats, kernel('backward_fused', { 12: dq, 13: dk, 14: dv }, [1, d.Hkv, d.B])];
     }
     checkStorageBuffers(rt, op, 8 + extra);
     return [
       stats,
-      rt.kernel({
-        key: { kernel: 'attention_subgroup', variant: `backward_dkdv_d${dmax}_w${t.sgw}_${pv}`, dtype: d.dtype, constants: { SEGMENTS: seg } },
-        code: src,
-        entryPoint: 'backward_dkdv',
-        bindings: { ...common, 13: dk, 14: dv },
-        params: params(d, args.accumulate),
-        workgroups: [ceilDiv(d.T, TK), d.Hkv, d.B],
-      }),
-      rt.kernel({
-        key: { kernel: 'attention_subgroup', variant: `backward_dq_d${dmax}_w${t.sgw}_${pv}`, dtype: d.dtype, constants: { SEGMENTS: seg } },
-        code: src,
-        entryPoint: 'backward_dq',
-        bindings: { ...common, 12: dq },
-        params: params(d, args.accumulate),
-        workgroups: [ceilDiv(d.T, TQ), d.Hq, d.B],
-      }),
+      kernel('backward_dkdv', { 13: dk, 14: dv }, [ceilDiv(d.T, TK), d.Hkv, d.B]),
+      kernel('backward_dq', { 12: dq }, [ceilDiv(d.T, TQ), d.Hq, d.B]),
     ];
   }
   checkStorageBuffers(rt, op, 8 + extra);

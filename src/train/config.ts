@@ -92,6 +92,16 @@ export interface EvalConfig {
   maxNewTokens: number;
 }
 
+/** `run:<runId>`: a model path naming one of this browser's saved runs (the studio's teachers). */
+export function runPath(runId: string): string {
+  return `run:${runId}`;
+}
+
+/** The run id of a `run:<runId>` path, or undefined for any other path. */
+export function runOfPath(path: string): string | undefined {
+  return path.startsWith('run:') ? path.slice(4) : undefined;
+}
+
 /**
  * Token-level distillation: loss = alpha·CE + (1 − alpha)·D over the teacher's top-k, from a
  * frozen Pupil teacher (online) or a `pupil distill topk` file (offline). Validation stays plain CE.

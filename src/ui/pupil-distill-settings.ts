@@ -1,14 +1,11 @@
 import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
 // config.ts imports only types, so the page gets the engine's own validation without the engine.
-import { resolveRunConfig, RunConfigError, type DistillConfig } from '../train/config.ts';
+import { resolveRunConfig, RunConfigError, runOfPath, runPath, type DistillConfig } from '../train/config.ts';
 import type { RunMeta } from '../worker/protocol.ts';
 import { controlStyles, themeStyles } from './theme.ts';
 
 /** What the section adds to a RunConfig: `distill.teacher` is `run:<runId>` (resolved in the Worker). */
 export type DistillSettingsValue = Omit<DistillConfig, 'topk' | 'teacher' | 'beta'> & { teacher: string; beta?: number };
-
-/** The prefix the Worker's environment reads as "one of this browser's saved runs". */
-const RUN = 'run:';
 
 type Kind = 'float' | 'int';
 interface Field {
@@ -108,7 +105,7 @@ export class PupilDistillSettings extends LitElement {
   private fill(): void {
     const d = resolveRunConfig({ distill: { teacher: 'x' } }).distill!;
     const v = this.value ?? {};
-    const teacher = v.teacher?.startsWith(RUN) ? v.teacher.slice(RUN.length) : '';
+    const teacher = (v.teacher && runOfPath(v.teacher)) ?? '';
     this._on = !!teacher;
     this._raw = {
       teacher, loss: v.loss ?? d.loss, alpha: String(v.alpha ?? d.alpha), temperature: String(v.temperature ?? d.temperature),
@@ -143,7 +140,7 @@ export class PupilDistillSettings extends LitElement {
   private build(): DistillSettingsValue {
     const n = (k: string) => Number(this._raw[k]);
     return {
-      teacher: `${RUN}${this.teacherId}`, loss: this._raw.loss as DistillSettingsValue['loss'],
+      teacher: runPath(this.teacherId), loss: this._raw.loss as DistillSettingsValue['loss'],
       alpha: n('alpha'), temperature: n('temperature'), topK: n('topK'),
       // Only JSD reads beta: a hidden field must not fail the config.
       ...(this._raw.loss === 'jsd' ? { beta: n('beta') } : {}),

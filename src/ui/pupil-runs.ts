@@ -1,4 +1,5 @@
 import { LitElement, css, html, nothing } from 'lit';
+import { runPath } from '../train/config.ts';
 import type { RunMeta } from '../worker/protocol.ts';
 import { controlStyles, themeStyles } from './theme.ts';
 
@@ -85,7 +86,7 @@ export class PupilRuns extends LitElement {
 
   /** Names of the runs that distil from this one (config.distill.teacher = "run:<runId>"). */
   private studentsOf(runId: string): string[] {
-    return this.runs.filter((o) => o.runId !== runId && o.config?.distill?.teacher === `run:${runId}`).map((o) => o.name);
+    return this.runs.filter((o) => o.runId !== runId && o.config?.distill?.teacher === runPath(runId)).map((o) => o.name);
   }
 
   private renderRun(r: RunListItem) {

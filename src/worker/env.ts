@@ -10,7 +10,7 @@ import { DatasetError } from '../data/read/validate.ts';
 import type { Runtime } from '../gpu/runtime.ts';
 import { loadPretrained } from '../models/load.ts';
 import { OPTIMIZER_FILE } from '../train/checkpoint.ts';
-import type { DataSource } from '../train/config.ts';
+import { runOfPath, type DataSource } from '../train/config.ts';
 import type { RunMeta, RunStorage } from '../train/storage.ts';
 import type { TrainerEnv } from '../train/trainer.ts';
 
@@ -35,14 +35,6 @@ export async function loadDataBrowser(source: Exclude<DataSource, 'bundled'>, op
 
 /** Files picked in the page for a student, by the student.path of the run that uses them. */
 export type LocalStudents = ReadonlyMap<string, readonly File[]>;
-
-/** The prefix of a model path that names a saved run: `run:<runId>`. */
-export const RUN_PREFIX = 'run:';
-
-/** The run id of a `run:<runId>` path, or undefined for any other path. */
-export function runOfPath(path: string): string | undefined {
-  return path.startsWith(RUN_PREFIX) ? path.slice(RUN_PREFIX.length) : undefined;
-}
 
 /**
  * A saved run's last checkpoint as the files of a Hugging Face folder (config, safetensors,

@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { resolveRunConfig } from '../../src/train/config.ts';
 import { MemoryStorage } from '../../src/train/storage.ts';
 import { Trainer } from '../../src/train/trainer.ts';
-import { browserTrainerEnv, readRunModel, runOfPath } from '../../src/worker/env.ts';
+import { runOfPath } from '../../src/train/config.ts';
+import { browserTrainerEnv, readRunModel } from '../../src/worker/env.ts';
 import { expectNoGpuErrors, getRuntime } from '../helpers/gpu.ts';
 import { recorder, tinyRun } from '../train/trainer-helpers.ts';
 
