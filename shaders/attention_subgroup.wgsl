@@ -9,19 +9,19 @@
 // loop below except the one over D runs to a constant and is unrolled), vec4 loads along D, and
 // values every lane needs are loaded once and shared with subgroupShuffle at constant lanes.
 //
-// A tile is TQ = 16 query rows x KB = 4 * SGW keys. Lane l owns keys 4l .. 4l+3 of the tile for the
-// score-shaped products (S = Q K^T, dP = dO V^T: it loads those 4 key rows, and query rows r and
-// r + 8 are loaded by lane r % 8 and shuffled), and owns the vec4 columns l, l + SGW, ... of D for
-// the D-shaped products (O += P V, dQ += dS K, dK += dS^T Q, dV += P^T dO: the probability of key
-// 4L + c comes from lane L by a shuffle). Causal tiles above the diagonal are never visited, and a
+// Layout: lane l owns queries 4l .. 4l+3 of a block of QB = 4 * SGW queries, and a tile's 32 key
+// rows are broadcast from the lanes that loaded them (keyRows), so that the score-shaped products
+// (S^T = K Q^T, dP^T = V dO^T) and the D-shaped products with rows on the query side (O += P V,
+// dQ += dS K) need nothing else from other lanes, and the softmax statistics of a query are in its
+// lane. dK += dS^T Q and dV += P^T dO (accumulateDkDv) own vec4 columns l, l + SGW, ... of D and
+// take P and dS from lane L by a shuffle. Causal tiles above the diagonal are never visited, and a
 // tile whose pairs all have different segment ids is skipped.
 //
-//   forward         one workgroup per (16 query rows, head): online softmax over key tiles.
-//   backward_dkdv   one workgroup per (TK = 32 keys, kv head), laid out transposed (keys are the
-//                   broadcast rows, lane l owns queries 4l .. 4l+3): see the kernel. It iterates
-//                   over the Hq / Hkv query heads of its kv head and the query steps at or below
-//                   the diagonal; dK, dV stay in registers.
-//   backward_dq     one workgroup per (16 query rows, head): dQ over the key tiles, as the forward.
+//   forward         one workgroup per (QB queries, head): online softmax over key tiles.
+//   backward_dkdv   one workgroup per (TK = 32 keys, kv head). It iterates over the Hq / Hkv query
+//                   heads of its kv head and the query steps at or below the diagonal; dK, dV stay
+//                   in registers.
+//   backward_dq     one workgroup per (QB queries, head): dQ over the key tiles.
 //   backward_fused  one workgroup per (b, kv head): backward_dkdv over every key tile in turn, plus
 //                   dQ += dS K added into dq in place (see the kernel): 5 products instead of the
 //                   7 of dkdv + dq. For CPU adapters (few cores); too few workgroups for a GPU.
@@ -44,10 +44,8 @@ alias ST = f32;
 const SGW: u32 = 8u;    // invocations per workgroup, all in one subgroup (see `lanes`)
 const DMAX: u32 = 64u;  // largest D this build handles
 const NU: u32 = 2u;     // vec4 columns of D per lane: ceil(DMAX / 4 / SGW)
-const TQ: u32 = 16u;    // query rows per tile
-const KB: u32 = 4u * SGW;  // keys per tile
-const TK: u32 = 2u * TQ;  // keys per dk/dv workgroup and fused key tile (keyRows() gives 32 rows)
-const QB: u32 = 4u * SGW;  // queries per dk/dv step
+const TK: u32 = 32u;    // keys per tile (keyRows() gives 32 rows)
+const QB: u32 = 4u * SGW;  // queries per workgroup (forward, dq) or per step (dk/dv): 4 per lane
 const MASKED: f32 = -2e30;
 const M0: f32 = -1e30;
 const LN2: f32 = 0.6931471805599453;
@@ -85,7 +83,6 @@ struct Params {
 // ignore); columns past D / 4 likewise, and are never stored.
 fn qrow(b: u32, i: u32, h: u32) -> u32 { return ((b * p.T + min(i, p.T - 1u)) * p.Hq + h) * (p.D / 4u); }
 fn kvrow(b: u32, j: u32, h: u32) -> u32 { return ((b * p.T + min(j, p.T - 1u)) * p.Hkv + h) * (p.D / 4u); }
-fn kvrows(b: u32, j: u32, h: u32) -> vec4u { return vec4u(kvrow(b, j, h), kvrow(b, j + 1u, h), kvrow(b, j + 2u, h), kvrow(b, j + 3u, h)); }
 fn kvrows4(b: u32, j: u32, h: u32) -> vec4u { return vec4u(kvrow(b, j, h), kvrow(b, j + 8u, h), kvrow(b, j + 16u, h), kvrow(b, j + 24u, h)); }
 fn statrow(b: u32, h: u32, i: u32) -> u32 { return (b * p.Hq + h) * p.T + min(i, p.T - 1u); }
 fn col(sl: u32, u: u32) -> u32 { return min(sl + SGW * u, p.D / 4u - 1u); }
@@ -107,18 +104,14 @@ fn lanes(x: vec4f) -> array<vec4f, 8> {
   return array<vec4f, 8>(subgroupBroadcast(x, 0u), subgroupBroadcast(x, 1u), subgroupBroadcast(x, 2u), subgroupBroadcast(x, 3u),
                          subgroupBroadcast(x, 4u), subgroupBroadcast(x, 5u), subgroupBroadcast(x, 6u), subgroupBroadcast(x, 7u));
 }
-// The 16 rows of a tile, lane r % 8 holding row r % 8 in x0 and row r % 8 + 8 in x1.
-fn rows(x0: vec4f, x1: vec4f) -> array<vec4f, TQ> {
+// The 32 key rows of a tile, lane r % 8 holding rows r % 8 + 8m in xm.
+fn keyRows(x0: vec4f, x1: vec4f, x2: vec4f, x3: vec4f) -> array<vec4f, TK> {
   let a = lanes(x0);
   let b = lanes(x1);
-  return array<vec4f, TQ>(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
-}
-// The 32 key rows of a dk/dv tile, lane r % 8 holding rows r % 8 + 8m in xm.
-fn keyRows(x0: vec4f, x1: vec4f, x2: vec4f, x3: vec4f) -> array<vec4f, TK> {
-  let a = rows(x0, x1);
-  let b = rows(x2, x3);
-  return array<vec4f, TK>(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15],
-                          b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+  let c = lanes(x2);
+  let e = lanes(x3);
+  return array<vec4f, TK>(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+                          c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], e[0], e[1], e[2], e[3], e[4], e[5], e[6], e[7]);
 }
 // The lane's 4 key rows j0 + (lane % 8) + 8m of k and v, m = 0 .. 3, kept in private memory for
 // the whole key tile: keyRows(x[4d], .., x[4d + 3]) is the tile at column d. Why: every query step
@@ -155,104 +148,113 @@ fn step4(acc: vec4f, x: vec4f, b0: vec4f, b1: vec4f, b2: vec4f, b3: vec4f) -> ve
   return fma(vec4f(x.x), b0, fma(vec4f(x.y), b1, fma(vec4f(x.z), b2, fma(vec4f(x.w), b3, acc))));
 }
 
-// Valid (causal, same segment) pairs of the lane's keys j .. j+3 with query rows i0 .. i0+15, and
-// whether the tile has any.
-struct Mask { ok: array<vec4<bool>, TQ>, some: bool }
-fn mask(b: u32, i0: u32, j: u32, sl: u32) -> Mask {
-  var m: Mask;
-  let segk = vec4i(segment(b, j), segment(b, j + 1u), segment(b, j + 2u), segment(b, j + 3u));
-  let sr = rows(vec4f(bitcast<f32>(segment(b, i0 + (sl & 7u)))), vec4f(bitcast<f32>(segment(b, i0 + 8u + (sl & 7u)))));
+// Valid pairs of keys j0 .. j0+31 with the lane's queries qi (causal, same segment, query < T), and
+// whether any lane has one. Queries past T are clamped copies of row T - 1: the backward must not
+// count them. Only tiles that reach past their first query, or any with segments or past T, need it.
+struct TileMask { ok: array<vec4<bool>, TK>, some: bool }
+fn partialTile(j0: u32, i0: u32) -> bool { return SEGMENTS || i0 < j0 + TK || i0 + 4u * SGW > p.T; }
+fn tileMask(j0: u32, qi: vec4u, segq: vec4i, segk: array<i32, TK>) -> TileMask {
+  var t: TileMask;
+  let inT = qi < vec4u(p.T);
   var some = false;
-  for (var r = 0u; r < TQ; r++) {
-    // Padding rows (i >= T) are clamped copies of row T - 1: the backward must not count them.
-    var ok = (vec4u(j) + vec4u(0u, 1u, 2u, 3u) <= vec4u(i0 + r)) & vec4<bool>(i0 + r < p.T);
-    if (SEGMENTS) { ok = ok & (segk == vec4i(bitcast<i32>(sr[r].x))); }
-    m.ok[r] = ok;
+  for (var r = 0u; r < TK; r++) {
+    var ok = (vec4u(j0 + r) <= qi) & inT;
+    if (SEGMENTS) { ok = ok & (segq == vec4i(segk[r])); }
+    t.ok[r] = ok;
     some = some || any(ok);
   }
-  m.some = subgroupAny(some);
-  return m;
+  t.some = subgroupAny(some);
+  return t;
+}
+fn querySegments(b: u32, qi: vec4u) -> vec4i {
+  if (SEGMENTS) { return vec4i(segment(b, qi.x), segment(b, qi.y), segment(b, qi.z), segment(b, qi.w)); }
+  return vec4i(0);
 }
 
-// S[r] = q_{i0+r} . k_{j..j+3} (unscaled), qc the rows of lane % 8 and lane % 8 + 8 (qc[2d],
-// qc[2d + 1] at column d), kr the lane's 4 key rows. The loop over D is the only runtime-length loop.
-fn scores(qc: ptr<function, array<vec4f, DMAX / 2u>>, kr: vec4u) -> array<vec4f, TQ> {
-  var s = array<vec4f, TQ>();
-  for (var d = 0u; d < p.D / 4u; d++) {
-    let t = transpose(mat4x4f(vec4f(k[kr.x + d]), vec4f(k[kr.y + d]), vec4f(k[kr.z + d]), vec4f(k[kr.w + d])));
-    let x = rows((*qc)[2u * d], (*qc)[2u * d + 1u]);
-    for (var r = 0u; r < TQ; r++) { s[r] = step4(s[r], x[r], t[0], t[1], t[2], t[3]); }
-  }
-  return s;
-}
-
-// Grid: (ceil(T / TQ), Hq, B).
+// Grid: (ceil(T / QB), Hq, B). Laid out as backward_dkdv's keyStep: lane l owns queries
+// i0 + 4l .. i0 + 4l+3 (so the softmax statistics of its queries are in its own registers), and a
+// key tile's 32 rows of k, then of v, are broadcast from the lanes that loaded them at constant
+// lanes (keyRows). S^T = K Q^T, then O += P V one vec4 column of D at a time, as backward_fused's
+// dQ. Why: the older layout (keys across lanes, D columns across lanes) moved P between lanes with
+// a runtime lane index, which lavapipe compiles to a per-lane loop through the stack. Measured on
+// lavapipe: 7.4 -> 5.5 ms at B=4 H=8 T=256 D=64, 2.5 -> 1.7 ms at the training shape (B=8 H=4
+// T=128); 8 queries per lane (twice the reuse of each k, v load) was slower (spills).
 @compute @workgroup_size(SGW)
 fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) sl: u32) {
   let b = wid.z;
   let h = wid.y;
   let hk = h / (p.Hq / p.Hkv);
-  let i0 = wid.x * TQ;
-  let qa = qrow(b, i0 + (sl & 7u), h);
-  let qb = qrow(b, i0 + 8u + (sl & 7u), h);
-  // The tile's query rows, read once instead of once per key tile: private memory costs a fraction
-  // of a storage load on lavapipe (every storage load is per lane and bounds-checked).
-  var qc = array<vec4f, DMAX / 2u>();
+  let i0 = wid.x * QB;
+  let qi = vec4u(i0 + 4u * sl) + vec4u(0u, 1u, 2u, 3u);
+  let qr = vec4u(qrow(b, qi.x, h), qrow(b, qi.y, h), qrow(b, qi.z, h), qrow(b, qi.w, h));
+  // The lane's 4 query rows, transposed per vec4 column d and pre-scaled: qt[4d + e] holds
+  // component e of column d for the 4 queries, times scale * log2(e).
+  var qt = array<vec4f, DMAX>();
   for (var d = 0u; d < p.D / 4u; d++) {
-    qc[2u * d] = vec4f(q[qa + d]);
-    qc[2u * d + 1u] = vec4f(q[qb + d]);
+    let t = transpose(mat4x4f(vec4f(q[qr.x + d]), vec4f(q[qr.y + d]), vec4f(q[qr.z + d]), vec4f(q[qr.w + d])));
+    qt[4u * d] = t[0] * p.scale2;
+    qt[4u * d + 1u] = t[1] * p.scale2;
+    qt[4u * d + 2u] = t[2] * p.scale2;
+    qt[4u * d + 3u] = t[3] * p.scale2;
   }
-  var m: array<f32, TQ>;
-  var l: array<f32, TQ>;  // this lane's share of the row sums
-  var o: array<vec4f, TQ * NU>;
-  for (var r = 0u; r < TQ; r++) { m[r] = M0; }
-  // Causal: the tile's last query is its last key.
-  let kend = min(p.T, i0 + TQ);
-  for (var j0 = 0u; j0 < kend; j0 += KB) {
-    let j = j0 + 4u * sl;
-    let mk = mask(b, i0, j, sl);
-    if (!mk.some) { continue; }
-    let s = scores(&qc, kvrows(b, j, hk));
-    var pr: array<vec4f, TQ>;
-    for (var r = 0u; r < TQ; r++) {
-      let x = select(vec4f(MASKED), s[r] * p.scale2, mk.ok[r]);
-      let mx = max(m[r], subgroupMax(max(max(x.x, x.y), max(x.z, x.w))));
-      let alpha = exp2(m[r] - mx);
-      pr[r] = exp2(x - mx);
-      l[r] = l[r] * alpha + (pr[r].x + pr[r].y) + (pr[r].z + pr[r].w);
-      for (var u = 0u; u < NU; u++) { o[r * NU + u] *= alpha; }
-      m[r] = mx;
+  let segq = querySegments(b, qi);
+  var m = vec4f(M0);
+  var l = vec4f(0.0);
+  var o = array<vec4f, DMAX>();  // o[4d + c]: query c at column d
+  // Causal: the block's last query is its last key.
+  let kend = min(p.T, i0 + QB);
+  for (var j0 = 0u; j0 < kend; j0 += TK) {
+    let partial = partialTile(j0, i0);
+    var mk: TileMask;
+    if (partial) {
+      mk = tileMask(j0, qi, segq, keySegments(b, j0));
+      if (!mk.some) { continue; }
     }
-    // O += P V: the 4 keys of lane L, their probabilities shuffled from L. (Measured: this order,
-    // loads per L, beats broadcasting through mulCols here, 19 vs 14 GFLOP/s.)
-    for (var L = 0u; L < SGW; L++) {
-      let vr = kvrows(b, j0 + 4u * L, hk);
-      var v0: array<vec4f, NU>;
-      var v1: array<vec4f, NU>;
-      var v2: array<vec4f, NU>;
-      var v3: array<vec4f, NU>;
-      for (var u = 0u; u < NU; u++) {
-        let c = col(sl, u);
-        v0[u] = vec4f(v[vr.x + c]);
-        v1[u] = vec4f(v[vr.y + c]);
-        v2[u] = vec4f(v[vr.z + c]);
-        v3[u] = vec4f(v[vr.w + c]);
+    let kt = kvrows4(b, j0 + (sl & 7u), hk);
+    var s = array<vec4f, TK>();  // s[r]: key j0 + r against the lane's 4 queries
+    for (var d = 0u; d < p.D / 4u; d++) {
+      let kk = keyRows(vec4f(k[kt.x + d]), vec4f(k[kt.y + d]), vec4f(k[kt.z + d]), vec4f(k[kt.w + d]));
+      let t0 = qt[4u * d];
+      let t1 = qt[4u * d + 1u];
+      let t2 = qt[4u * d + 2u];
+      let t3 = qt[4u * d + 3u];
+      for (var r = 0u; r < TK; r++) { s[r] = step4(s[r], kk[r], t0, t1, t2, t3); }
+    }
+    if (partial) {
+      for (var r = 0u; r < TK; r++) { s[r] = select(vec4f(MASKED), s[r], mk.ok[r]); }
+    }
+    var mx = m;
+    for (var r = 0u; r < TK; r++) { mx = max(mx, s[r]); }
+    let alpha = exp2(m - mx);
+    var ls = vec4f(0.0);
+    for (var r = 0u; r < TK; r++) {
+      s[r] = exp2(s[r] - mx);
+      ls += s[r];
+    }
+    l = l * alpha + ls;
+    m = mx;
+    for (var d = 0u; d < p.D / 4u; d++) {
+      let vv = keyRows(vec4f(v[kt.x + d]), vec4f(v[kt.y + d]), vec4f(v[kt.z + d]), vec4f(v[kt.w + d]));
+      var a = mat4x4f(o[4u * d] * alpha.x, o[4u * d + 1u] * alpha.y, o[4u * d + 2u] * alpha.z, o[4u * d + 3u] * alpha.w);
+      for (var r = 0u; r < TK; r++) {
+        a[0] = fma(vec4f(s[r].x), vv[r], a[0]);
+        a[1] = fma(vec4f(s[r].y), vv[r], a[1]);
+        a[2] = fma(vec4f(s[r].z), vv[r], a[2]);
+        a[3] = fma(vec4f(s[r].w), vv[r], a[3]);
       }
-      for (var r = 0u; r < TQ; r++) {
-        let x = subgroupShuffle(pr[r], L);
-        for (var u = 0u; u < NU; u++) { o[r * NU + u] = step4(o[r * NU + u], x, v0[u], v1[u], v2[u], v3[u]); }
-      }
+      o[4u * d] = a[0];
+      o[4u * d + 1u] = a[1];
+      o[4u * d + 2u] = a[2];
+      o[4u * d + 3u] = a[3];
     }
   }
-  for (var r = 0u; r < TQ; r++) {
-    let lt = subgroupAdd(l[r]);
-    let i = i0 + r;
-    if (i < p.T) {
-      let ob = qrow(b, i, h);
-      for (var u = 0u; u < NU; u++) {
-        if (colOk(sl, u)) { out[ob + sl + SGW * u] = vec4<ST>(o[r * NU + u] / lt); }
-      }
-      if (sl == 0u) { lse_out[statrow(b, h, i)] = (m[r] + log2(lt)) * LN2; }
+  // Queries past T (clamped copies of row T - 1, or fully masked) are not stored.
+  let inv = 1.0 / l;
+  let lse = (m + log2(l)) * LN2;
+  for (var c = 0u; c < 4u; c++) {
+    if (qi[c] < p.T) {
+      for (var d = 0u; d < p.D / 4u; d++) { out[qr[c] + d] = vec4<ST>(o[4u * d + c] * inv[c]); }
+      lse_out[statrow(b, h, qi[c])] = lse[c];
     }
   }
 }
@@ -266,19 +268,13 @@ struct KeyStep { pr: array<vec4f, TK>, ds: array<vec4f, TK>, some: bool }
 fn keyStep(b: u32, h: u32, j0: u32, i0: u32, sl: u32, kt: ptr<function, KeyTile>, segk: array<i32, TK>) -> KeyStep {
   var o = KeyStep();
   let qi = vec4u(i0 + 4u * sl) + vec4u(0u, 1u, 2u, 3u);
-  let inT = qi < vec4u(p.T);
-  var segq = vec4i(0);
-  if (SEGMENTS) { segq = vec4i(segment(b, qi.x), segment(b, qi.y), segment(b, qi.z), segment(b, qi.w)); }
-  var ok: array<vec4<bool>, TK>;
-  var some = false;
-  for (var r = 0u; r < TK; r++) {
-    var m = (vec4u(j0 + r) <= qi) & inT;
-    if (SEGMENTS) { m = m & (segq == vec4i(segk[r])); }
-    ok[r] = m;
-    some = some || any(m);
+  let partial = partialTile(j0, i0);
+  var mk: TileMask;
+  if (partial) {
+    mk = tileMask(j0, qi, querySegments(b, qi), segk);
+    if (!mk.some) { return o; }
   }
-  o.some = subgroupAny(some);
-  if (!o.some) { return o; }
+  o.some = true;
   let qr = vec4u(qrow(b, qi.x, h), qrow(b, qi.y, h), qrow(b, qi.z, h), qrow(b, qi.w, h));
   // S, then dP: two passes over D load nothing twice, and hold 32 accumulators instead of 64
   // (measured ~13% faster on lavapipe than one pass).
@@ -298,10 +294,11 @@ fn keyStep(b: u32, h: u32, j0: u32, i0: u32, sl: u32, kt: ptr<function, KeyTile>
   let st3 = row_stats(statrow(b, h, qi.w));
   let lse2 = vec4f(st0.x, st1.x, st2.x, st3.x);
   let dl = vec4f(st0.y, st1.y, st2.y, st3.y);
-  for (var r = 0u; r < TK; r++) {
-    o.pr[r] = select(vec4f(0.0), exp2(o.pr[r] * p.scale2 - lse2), ok[r]);
-    o.ds[r] = o.pr[r] * (o.ds[r] - dl) * p.scale;
+  for (var r = 0u; r < TK; r++) { o.pr[r] = exp2(o.pr[r] * p.scale2 - lse2); }
+  if (partial) {
+    for (var r = 0u; r < TK; r++) { o.pr[r] = select(vec4f(0.0), o.pr[r], mk.ok[r]); }
   }
+  for (var r = 0u; r < TK; r++) { o.ds[r] = o.pr[r] * (o.ds[r] - dl) * p.scale; }
   return o;
 }
 
@@ -382,76 +379,90 @@ fn backward_dkdv(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation
   storeDkDv(b, hk, j0, sl, dka, dva);
 }
 
-// Grid: (ceil(T / TQ), Hq, B). The forward's layout: S and dP with lane l owning keys 4l .. 4l+3
-// of each key tile, then dQ += dS K with dS shuffled from lane L and K rows 4L .. 4L+3 read at the
-// lane's columns (as the forward's O += P V).
+// Grid: (ceil(T / QB), Hq, B). The forward's layout: lane l owns queries i0 + 4l .. i0 + 4l+3,
+// a key tile's rows are broadcast (keyRows); S^T and dP^T as keyStep, then dQ += dS K one vec4
+// column at a time into registers (as the forward's O += P V), k read a second time.
 @compute @workgroup_size(SGW)
 fn backward_dq(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) sl: u32) {
   let b = wid.z;
   let h = wid.y;
   let hk = h / (p.Hq / p.Hkv);
-  let i0 = wid.x * TQ;
-  let qa = qrow(b, i0 + (sl & 7u), h);
-  let qb = qrow(b, i0 + 8u + (sl & 7u), h);
-  var dqa = array<vec4f, TQ * NU>();
-  // (lse * log2(e), delta) of row i0 + lane, shuffled out per row (lane l holds rows l and l + 8).
-  let sta = row_stats(statrow(b, h, i0 + (sl & 7u)));
-  let stb = row_stats(statrow(b, h, i0 + 8u + (sl & 7u)));
-  let stq = vec4f(sta, stb);
-  let kend = min(p.T, i0 + TQ);
-  for (var j0 = 0u; j0 < kend; j0 += KB) {
-    let j = j0 + 4u * sl;
-    let mk = mask(b, i0, j, sl);
-    if (!mk.some) { continue; }
-    let kr4 = kvrows(b, j, hk);
-    var sc = array<vec4f, TQ>();
-    var dp = array<vec4f, TQ>();
-    for (var d = 0u; d < p.D / 4u; d++) {
-      let t = transpose(mat4x4f(vec4f(k[kr4.x + d]), vec4f(k[kr4.y + d]), vec4f(k[kr4.z + d]), vec4f(k[kr4.w + d])));
-      let w = transpose(mat4x4f(vec4f(v[kr4.x + d]), vec4f(v[kr4.y + d]), vec4f(v[kr4.z + d]), vec4f(v[kr4.w + d])));
-      let x = rows(vec4f(q[qa + d]), vec4f(q[qb + d]));
-      let y = rows(vec4f(dout[qa + d]), vec4f(dout[qb + d]));
-      for (var r = 0u; r < TQ; r++) {
-        sc[r] = step4(sc[r], x[r], t[0], t[1], t[2], t[3]);
-        dp[r] = step4(dp[r], y[r], w[0], w[1], w[2], w[3]);
-      }
-    }
-    for (var r = 0u; r < TQ; r++) {
-      let sv = subgroupShuffle(stq, r & 7u);
-      let st = select(sv.zw, sv.xy, r < 8u);
-      // dp becomes dS.
-      dp[r] = select(vec4f(0.0), exp2(sc[r] * p.scale2 - st.x), mk.ok[r]) * (dp[r] - st.y) * p.scale;
-    }
-    for (var L = 0u; L < SGW; L++) {
-      let kr = kvrows(b, j0 + 4u * L, hk);
-      var k0: array<vec4f, NU>;
-      var k1: array<vec4f, NU>;
-      var k2: array<vec4f, NU>;
-      var k3: array<vec4f, NU>;
-      for (var u = 0u; u < NU; u++) {
-        let c = col(sl, u);
-        k0[u] = vec4f(k[kr.x + c]);
-        k1[u] = vec4f(k[kr.y + c]);
-        k2[u] = vec4f(k[kr.z + c]);
-        k3[u] = vec4f(k[kr.w + c]);
-      }
-      for (var r = 0u; r < TQ; r++) {
-        let x = subgroupShuffle(dp[r], L);
-        for (var u = 0u; u < NU; u++) { dqa[r * NU + u] = step4(dqa[r * NU + u], x, k0[u], k1[u], k2[u], k3[u]); }
-      }
+  let i0 = wid.x * QB;
+  let qi = vec4u(i0 + 4u * sl) + vec4u(0u, 1u, 2u, 3u);
+  let qr = vec4u(qrow(b, qi.x, h), qrow(b, qi.y, h), qrow(b, qi.z, h), qrow(b, qi.w, h));
+  // q and dout of the lane's queries, transposed per column as in the forward.
+  var qt = array<vec4f, DMAX>();
+  var ot = array<vec4f, DMAX>();
+  for (var d = 0u; d < p.D / 4u; d++) {
+    let t = transpose(mat4x4f(vec4f(q[qr.x + d]), vec4f(q[qr.y + d]), vec4f(q[qr.z + d]), vec4f(q[qr.w + d])));
+    let u = transpose(mat4x4f(vec4f(dout[qr.x + d]), vec4f(dout[qr.y + d]), vec4f(dout[qr.z + d]), vec4f(dout[qr.w + d])));
+    for (var e = 0u; e < 4u; e++) {
+      qt[4u * d + e] = t[e];
+      ot[4u * d + e] = u[e];
     }
   }
-  for (var r = 0u; r < TQ; r++) {
-    let i = i0 + r;
-    if (i < p.T) {
-      let base = qrow(b, i, h);
-      for (var u = 0u; u < NU; u++) {
-        if (colOk(sl, u)) {
-          let e = base + sl + SGW * u;
-          var x = dqa[r * NU + u];
-          if (p.accumulate != 0u) { x += dq[e]; }
-          dq[e] = x;
-        }
+  let st0 = row_stats(statrow(b, h, qi.x));
+  let st1 = row_stats(statrow(b, h, qi.y));
+  let st2 = row_stats(statrow(b, h, qi.z));
+  let st3 = row_stats(statrow(b, h, qi.w));
+  let lse2 = vec4f(st0.x, st1.x, st2.x, st3.x);
+  let dl = vec4f(st0.y, st1.y, st2.y, st3.y);
+  let segq = querySegments(b, qi);
+  var dqa = array<vec4f, DMAX>();  // dqa[4d + c]: query c at column d
+  let kend = min(p.T, i0 + QB);
+  for (var j0 = 0u; j0 < kend; j0 += TK) {
+    let partial = partialTile(j0, i0);
+    var mk: TileMask;
+    if (partial) {
+      mk = tileMask(j0, qi, segq, keySegments(b, j0));
+      if (!mk.some) { continue; }
+    }
+    let kt = kvrows4(b, j0 + (sl & 7u), hk);
+    var s = array<vec4f, TK>();
+    for (var d = 0u; d < p.D / 4u; d++) {
+      let kk = keyRows(vec4f(k[kt.x + d]), vec4f(k[kt.y + d]), vec4f(k[kt.z + d]), vec4f(k[kt.w + d]));
+      let t0 = qt[4u * d];
+      let t1 = qt[4u * d + 1u];
+      let t2 = qt[4u * d + 2u];
+      let t3 = qt[4u * d + 3u];
+      for (var r = 0u; r < TK; r++) { s[r] = step4(s[r], kk[r], t0, t1, t2, t3); }
+    }
+    var dp = array<vec4f, TK>();
+    for (var d = 0u; d < p.D / 4u; d++) {
+      let vv = keyRows(vec4f(v[kt.x + d]), vec4f(v[kt.y + d]), vec4f(v[kt.z + d]), vec4f(v[kt.w + d]));
+      let t0 = ot[4u * d];
+      let t1 = ot[4u * d + 1u];
+      let t2 = ot[4u * d + 2u];
+      let t3 = ot[4u * d + 3u];
+      for (var r = 0u; r < TK; r++) { dp[r] = step4(dp[r], vv[r], t0, t1, t2, t3); }
+    }
+    // dp becomes dS.
+    for (var r = 0u; r < TK; r++) {
+      var pr = exp2(s[r] * p.scale2 - lse2);
+      if (partial) { pr = select(vec4f(0.0), pr, mk.ok[r]); }
+      dp[r] = pr * (dp[r] - dl) * p.scale;
+    }
+    for (var d = 0u; d < p.D / 4u; d++) {
+      let kk = keyRows(vec4f(k[kt.x + d]), vec4f(k[kt.y + d]), vec4f(k[kt.z + d]), vec4f(k[kt.w + d]));
+      var a = mat4x4f(dqa[4u * d], dqa[4u * d + 1u], dqa[4u * d + 2u], dqa[4u * d + 3u]);
+      for (var r = 0u; r < TK; r++) {
+        a[0] = fma(vec4f(dp[r].x), kk[r], a[0]);
+        a[1] = fma(vec4f(dp[r].y), kk[r], a[1]);
+        a[2] = fma(vec4f(dp[r].z), kk[r], a[2]);
+        a[3] = fma(vec4f(dp[r].w), kk[r], a[3]);
+      }
+      dqa[4u * d] = a[0];
+      dqa[4u * d + 1u] = a[1];
+      dqa[4u * d + 2u] = a[2];
+      dqa[4u * d + 3u] = a[3];
+    }
+  }
+  for (var c = 0u; c < 4u; c++) {
+    if (qi[c] < p.T) {
+      for (var d = 0u; d < p.D / 4u; d++) {
+        var x = dqa[4u * d + c];
+        if (p.accumulate != 0u) { x += dq[qr[c] + d]; }
+        dq[qr[c] + d] = x;
       }
     }
   }

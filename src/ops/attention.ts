@@ -67,7 +67,7 @@ export interface AttentionTiles {
 export const DEFAULT_TILES: AttentionTiles = { BQ: 64, BK: 32, BKV: 64, BQT: 32 };
 const WG_DELTA = 256;
 const CH = 4; // the forward scores keys four at a time, so BK is a multiple of 4
-const TQ = 16; // query rows per tile of the subgroup kernels (their `const TQ`)
+const QB = 32; // queries per workgroup of the subgroup forward and dq kernels (their `const QB`, 4 · SGW)
 const TK = 32; // key rows per workgroup of their backward_dkdv (their `const TK`)
 // The fused backward runs B·Hkv workgroups. Measured on lavapipe (2 cores): it takes about 55% of
 // the CPU time of the two-kernel backward, so with a single workgroup (one core idle) the two
@@ -248,7 +248,7 @@ export function attentionForward(rt: Runtime, args: AttentionForwardArgs, tiles:
         entryPoint: 'forward',
         bindings: { 1: q, 2: k, 3: v, 4: segmentIds ?? q, 5: out, 6: lse },
         params: params(d),
-        workgroups: [ceilDiv(d.T, TQ), d.Hq, d.B],
+        workgroups: [ceilDiv(d.T, QB), d.Hq, d.B],
       }),
     ];
   }
@@ -335,7 +335,7 @@ export function attentionBackward(rt: Runtime, args: AttentionBackwardArgs, tile
     return [
       stats,
       kernel('backward_dkdv', { 13: dk, 14: dv }, [ceilDiv(d.T, TK), d.Hkv, d.B]),
-      kernel('backward_dq', { 12: dq }, [ceilDiv(d.T, TQ), d.Hq, d.B]),
+      kernel('backward_dq', { 12: dq }, [ceilDiv(d.T, QB), d.Hq, d.B]),
     ];
   }
   checkStorageBuffers(rt, op, 8 + extra);

@@ -106,8 +106,8 @@ describe('attention', () => {
     it(`f32 forward and backward, ${name}`, async () => check(await getRuntime(), c));
   }
 
-  // The cases above take the subgroup kernels wherever D % 4 == 0 (tiles of 16 queries x 32 keys,
-  // dk/dv workgroups of 32 keys x 32-query steps: T = 1, 7, 33, 130 cut them everywhere); the
+  // The cases above take the subgroup kernels wherever D % 4 == 0 (blocks of 32 queries x tiles of
+  // 32 keys, dk/dv workgroups of 32 keys x 32-query steps: T = 1, 7, 33, 130 cut them everywhere); the
   // backward is the fused kernel where B * Hkv >= 2, the two subgroup kernels otherwise, and the
   // plain kernels for D > 64. Here the same shapes without subgroups (attention.wgsl only), and the
   // plain backward.
@@ -153,9 +153,11 @@ describe('attention', () => {
     await expectNoGpuErrors(rt);
   });
 
-  it('two-kernel subgroup backward (dkdv, dq), GQA, segments, T=40', async () => {
+  // T=130 with three documents: whole key tiles of other documents are skipped in every kernel.
+  it('two-kernel subgroup backward (dkdv, dq), GQA, segments, T=40 and T=130', async () => {
     const rt = await getRuntime();
     await withTuning(rt, { backward: 'subgroup' }, () => check(rt, { B: 2, T: 40, Hq: 4, Hkv: 2, D: 16, segKind: 'three' }));
+    await withTuning(rt, { backward: 'subgroup' }, () => check(rt, { B: 1, T: 130, Hq: 2, Hkv: 1, D: 32, segKind: 'three' }));
   });
 
   it('f16 storage, B=2 T=33 Hq=4 Hkv=2 D=16 seg=middle', async () => {
@@ -178,33 +180,38 @@ describe('attention', () => {
     rt.free(t, l);
   });
 
-  it('accumulate adds into dq, dk, dv', async () => {
-    const rt = await getRuntime();
-    const [B, T, Hq, Hkv, D] = [2, 9, 2, 1, 8];
-    const q = rand(B * T * Hq * D, 5), k = rand(B * T * Hkv * D, 6), v = rand(B * T * Hkv * D, 7), dout = rand(B * T * Hq * D, 8);
-    const tq = rt.upload(q, [B, T, Hq, D]), tk = rt.upload(k, [B, T, Hkv, D]), tv = rt.upload(v, [B, T, Hkv, D]);
-    const tdout = rt.upload(dout, [B, T, Hq, D]);
-    const tout = rt.tensor([B, T, Hq, D]), tlse = rt.tensor([B, Hq, T]), tdelta = rt.tensor([B, Hq, T]);
-    const tdq = rt.upload(rand(B * T * Hq * D, 9), [B, T, Hq, D]);
-    const tdk = rt.upload(rand(B * T * Hkv * D, 10), [B, T, Hkv, D]);
-    const tdv = rt.upload(rand(B * T * Hkv * D, 11), [B, T, Hkv, D]);
-    const before = [await readF32(rt, tdq), await readF32(rt, tdk), await readF32(rt, tdv)];
-    rt.once(attentionForward(rt, { out: tout, lse: tlse, q: tq, k: tk, v: tv }));
-    rt.once(attentionBackward(rt, { dq: tdq, dk: tdk, dv: tdv, dout: tdout, q: tq, k: tk, v: tv, out: tout, lse: tlse, delta: tdelta, accumulate: true }));
-    const g = attentionBackwardRef({ B, T, Hq, Hkv, D }, f64(q), f64(k), f64(v), f64(dout));
-    const want = [g.dq, g.dk, g.dv].map((x, i) => x.map((e, j) => e + before[i][j]));
-    expectClose(await readF32(rt, tdq), want[0], F32.grad, 'dq');
-    expectClose(await readF32(rt, tdk), want[1], F32.grad, 'dk');
-    expectClose(await readF32(rt, tdv), want[2], F32.grad, 'dv');
-    // Without accumulate the same buffers, holding the sums above, are overwritten: the fused
-    // backward zeroes dq itself before adding into it.
-    rt.once(attentionBackward(rt, { dq: tdq, dk: tdk, dv: tdv, dout: tdout, q: tq, k: tk, v: tv, out: tout, lse: tlse, delta: tdelta }));
-    expectClose(await readF32(rt, tdq), g.dq, F32.grad, 'dq overwritten');
-    expectClose(await readF32(rt, tdk), g.dk, F32.grad, 'dk overwritten');
-    expectClose(await readF32(rt, tdv), g.dv, F32.grad, 'dv overwritten');
-    rt.free(tq, tk, tv, tdout, tout, tlse, tdelta, tdq, tdk, tdv);
-    await expectNoGpuErrors(rt);
-  });
+  // Both subgroup backwards on this adapter: the fused kernel (its default) and the two kernels.
+  for (const backward of ['fused', 'subgroup'] as const) {
+    it(`accumulate adds into dq, dk, dv (${backward} backward)`, async () => {
+      const rt = await getRuntime();
+      await withTuning(rt, { backward }, async () => {
+        const [B, T, Hq, Hkv, D] = [2, 9, 2, 1, 8];
+        const q = rand(B * T * Hq * D, 5), k = rand(B * T * Hkv * D, 6), v = rand(B * T * Hkv * D, 7), dout = rand(B * T * Hq * D, 8);
+        const tq = rt.upload(q, [B, T, Hq, D]), tk = rt.upload(k, [B, T, Hkv, D]), tv = rt.upload(v, [B, T, Hkv, D]);
+        const tdout = rt.upload(dout, [B, T, Hq, D]);
+        const tout = rt.tensor([B, T, Hq, D]), tlse = rt.tensor([B, Hq, T]), tdelta = rt.tensor([B, Hq, T]);
+        const tdq = rt.upload(rand(B * T * Hq * D, 9), [B, T, Hq, D]);
+        const tdk = rt.upload(rand(B * T * Hkv * D, 10), [B, T, Hkv, D]);
+        const tdv = rt.upload(rand(B * T * Hkv * D, 11), [B, T, Hkv, D]);
+        const before = [await readF32(rt, tdq), await readF32(rt, tdk), await readF32(rt, tdv)];
+        rt.once(attentionForward(rt, { out: tout, lse: tlse, q: tq, k: tk, v: tv }));
+        rt.once(attentionBackward(rt, { dq: tdq, dk: tdk, dv: tdv, dout: tdout, q: tq, k: tk, v: tv, out: tout, lse: tlse, delta: tdelta, accumulate: true }));
+        const g = attentionBackwardRef({ B, T, Hq, Hkv, D }, f64(q), f64(k), f64(v), f64(dout));
+        const want = [g.dq, g.dk, g.dv].map((x, i) => x.map((e, j) => e + before[i][j]));
+        expectClose(await readF32(rt, tdq), want[0], F32.grad, 'dq');
+        expectClose(await readF32(rt, tdk), want[1], F32.grad, 'dk');
+        expectClose(await readF32(rt, tdv), want[2], F32.grad, 'dv');
+        // Without accumulate the same buffers, holding the sums above, are overwritten: the fused
+        // backward zeroes dq itself before adding into it.
+        rt.once(attentionBackward(rt, { dq: tdq, dk: tdk, dv: tdv, dout: tdout, q: tq, k: tk, v: tv, out: tout, lse: tlse, delta: tdelta }));
+        expectClose(await readF32(rt, tdq), g.dq, F32.grad, 'dq overwritten');
+        expectClose(await readF32(rt, tdk), g.dk, F32.grad, 'dk overwritten');
+        expectClose(await readF32(rt, tdv), g.dv, F32.grad, 'dv overwritten');
+        rt.free(tq, tk, tv, tdout, tout, tlse, tdelta, tdq, tdk, tdv);
+        await expectNoGpuErrors(rt);
+      });
+    });
+  }
 
   it('reference backward matches finite differences (GQA, segments)', () => {
     const dims: AttnDims = { B: 2, T: 6, Hq: 4, Hkv: 2, D: 3, seg: segments('three', 2, 6), scale: 0.9 };
