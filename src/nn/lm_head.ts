@@ -20,7 +20,8 @@ function gcd(a: number, b: number): number {
  * multiple of the rows whose (·, C) f32 views start on `alignBytes` boundaries, so each chunk of
  * hidden and dhidden can be bound at its offset, and where the budget allows a multiple of the
  * matmul's row tile too, so no chunk ends in a nearly empty tile (V 49152 on lavapipe: 170-row
- * chunks ran 8 tiles of 24 rows for 7 tiles' worth). All N rows when they fit.
+ * chunks ran 8 tiles of 24 rows for 7 tiles' worth; now 160 rows, 5 tiles of 32). All N rows
+ * when they fit.
  */
 export function lmHeadChunkRows(N: number, C: number, V: number, budgetBytes = LM_HEAD_BUDGET_BYTES, alignBytes = 256): number {
   const alignElems = alignBytes / 4;

@@ -25,10 +25,10 @@ function ref(h: Float32Array, W: Float32Array, targets: Int32Array, N: number, C
 
 describe('lmHeadLoss (chunked LM head + cross-entropy)', () => {
   it('chunk rows keep every chunk 256-byte aligned and fit the budget', () => {
-    expect(lmHeadChunkRows(1024, 256, 49152, 32 << 20)).toBe(168); // 170 fit; a multiple of the matmul's 24-row tile
+    expect(lmHeadChunkRows(1024, 256, 49152, 32 << 20)).toBe(160); // 170 fit; a multiple of the matmul's 32-row tile
     expect(lmHeadChunkRows(1024, 256, 49152, 4 * 49152 * 20)).toBe(20); // under one tile: aligned units only
     expect(lmHeadChunkRows(1024, 33, 50, 64 * 50 * 4 * 3)).toBe(192); // C = 33: units of 64 rows
-    expect(lmHeadChunkRows(1024, 33, 50, 383 * 50 * 4)).toBe(320); // not 192: the tile multiple would lose 128 rows
+    expect(lmHeadChunkRows(1024, 33, 50, 383 * 50 * 4)).toBe(320); // units of 64 rows are whole tiles
     expect(lmHeadChunkRows(10, 32, 50, 1)).toBe(2); // at least one aligned unit
     expect(lmHeadChunkRows(10, 32, 50)).toBe(10); // all rows when they fit
     for (const [N, C, V] of [[1024, 576, 49152], [77, 48, 260], [4096, 2048, 128256]]) {

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { matmul, matmulFlops, matmulTuning } from '../../src/ops/matmul.ts';
+import { matmul, matmulFlops, matmulTuning, setMatmulTuning, type MatmulTuning } from '../../src/ops/matmul.ts';
 import { fromF16, toF16 } from '../../src/gpu/half.ts';
 import type { Runtime } from '../../src/gpu/runtime.ts';
 import type { DType } from '../../src/gpu/tensor.ts';
@@ -85,12 +85,25 @@ const TN4: Case[] = [
   { M: 12, N: 8, K: 9, Z: 3 }, { M: 20, N: 36, K: 6, Z: 2, broadcastB: true, accumulate: true },
 ];
 
+async function withTuning(rt: Runtime, t: Partial<MatmulTuning>, f: () => Promise<void>): Promise<void> {
+  const before = { ...matmulTuning(rt) };
+  setMatmulTuning(rt, t);
+  try {
+    await f();
+  } finally {
+    setMatmulTuning(rt, before);
+  }
+}
+
+// The 24-row kernels (the default on GPUs; CPU adapters take matmul_rows.wgsl where it applies).
 async function tn4Cases(rt: Runtime, extra: Partial<Case> = {}): Promise<void> {
   const sg = matmulTuning(rt).subgroups;
-  for (const c of TN4) {
-    const label = await check(rt, { ...c, ...extra, transA: true });
-    expect(label).toBe(sg ? `matmul_subgroup.tn4.out_${extra.outDtype ?? 'f32'}` : `matmul.strided.out_${extra.outDtype ?? 'f32'}`);
-  }
+  await withTuning(rt, { rowTiles: false }, async () => {
+    for (const c of TN4) {
+      const label = await check(rt, { ...c, ...extra, transA: true });
+      expect(label).toBe(sg ? `matmul_subgroup.tn4.out_${extra.outDtype ?? 'f32'}` : `matmul.strided.out_${extra.outDtype ?? 'f32'}`);
+    }
+  });
   await expectNoGpuErrors(rt);
 }
 
@@ -103,10 +116,41 @@ const NX4: Case[] = [
 
 async function nx4Cases(rt: Runtime): Promise<void> {
   const sg = matmulTuning(rt).subgroups;
-  for (const c of NX4) {
-    expect(await check(rt, c)).toBe(`${sg ? 'matmul_subgroup' : 'matmul'}.nn4.out_f32`);
-    expect(await check(rt, { ...c, N: c.N + 1, transB: true })).toBe(`${sg ? 'matmul_subgroup.nt4' : 'matmul.strided'}.out_f32`);
-  }
+  await withTuning(rt, { rowTiles: false }, async () => {
+    for (const c of NX4) {
+      expect(await check(rt, c)).toBe(`${sg ? 'matmul_subgroup' : 'matmul'}.nn4.out_f32`);
+      expect(await check(rt, { ...c, N: c.N + 1, transB: true })).toBe(`${sg ? 'matmul_subgroup.nt4' : 'matmul.strided'}.out_f32`);
+    }
+  });
+  await expectNoGpuErrors(rt);
+}
+
+// matmul_rows.wgsl (32 × 32 tiles, lanes own 4 rows): NN and NT with K % 4 == 0, TN with M % 4
+// == 0, all with N % 4 == 0 and M > 16. M = 17, 33, 70 and N = 4, 36, 100 cut the tiles (and a lane's 4 rows); batched with a
+// shared a or b, epilogues, f16, the swapped grid.
+const ROWS: Case[] = [
+  { M: 17, N: 4, K: 4 }, { M: 33, N: 36, K: 20 }, { M: 70, N: 100, K: 36, accumulate: true, alpha: -0.5, bias: true },
+  { M: 40, N: 12, K: 8, Z: 3 }, { M: 36, N: 8, K: 16, Z: 2, broadcastB: true }, { M: 20, N: 44, K: 12, Z: 3, broadcastA: true },
+];
+// TN: M % 4 == 0 (a is read along m), any K: K = 1, 7, 33, 130 leave 1 to 3 rows after the whole
+// blocks of 4.
+const ROWS_TN: Case[] = [
+  { M: 20, N: 4, K: 1 }, { M: 36, N: 36, K: 7 }, { M: 132, N: 8, K: 130, accumulate: true, alpha: -0.5, bias: true },
+  { M: 24, N: 12, K: 33, Z: 2 }, { M: 20, N: 36, K: 6, Z: 2, broadcastB: true, accumulate: true }, { M: 40, N: 100, K: 64 },
+];
+
+async function rowsCases(rt: Runtime, extra: Partial<Case> = {}): Promise<void> {
+  const out = extra.outDtype ?? 'f32';
+  await withTuning(rt, { rowTiles: true }, async () => {
+    for (const c of ROWS) {
+      expect(await check(rt, { ...c, ...extra })).toBe(`matmul_rows.nn.out_${out}`);
+      expect(await check(rt, { ...c, ...extra, transB: true })).toBe(`matmul_rows.nt.out_${out}`);
+    }
+    for (const c of ROWS_TN) expect(await check(rt, { ...c, ...extra, transA: true })).toBe(`matmul_rows.tn.out_${out}`);
+    // Not taken: 16 rows or fewer, N not a multiple of 4.
+    expect(await check(rt, { M: 16, N: 8, K: 8, ...extra })).toBe(`matmul_subgroup.nn4.out_${out}`);
+    expect(await check(rt, { M: 40, N: 9, K: 8, transB: true, ...extra })).toBe(`matmul_subgroup.nt4.out_${out}`);
+  });
   await expectNoGpuErrors(rt);
 }
 
@@ -124,6 +168,13 @@ describe('matmul', () => {
     await layoutsAndShapes(rt);
   });
   it('NN and NT vec4 paths (nn4, nt4) with tiles cut by the edges', async () => nx4Cases(await getRuntime()));
+  it('row tiles (matmul_rows.wgsl: nn, nt, tn) cut by the edges, batched, epilogues, f16, swapped grid', async () => {
+    const rt = await getRuntime();
+    expect(matmulTuning(rt).rowTiles).toBe(true); // the default on this CPU adapter
+    await rowsCases(rt);
+    for (const outDtype of ['f32', 'f16'] as const) await rowsCases(rt, { dtype: 'f16', outDtype });
+    await rowsCases(rt, { swapGrid: true });
+  });
 
   it('TN vec4 path (tn4) at awkward shapes, f32 and f16, and the plain kernel on the same cases', async () => {
     const rt = await getRuntime();
