@@ -81,10 +81,10 @@ export function attentionScratchShapes(B: number, T: number, Hq: number): { lse:
 
 /**
  * Per-adapter choices. Measured on lavapipe (2 cores, 8-wide lanes), B=4 H=8 T=256 D=64 causal,
- * in bench/kernels/attention.ts's convention (no causal halving): the subgroup forward ≈65
- * GFLOP/s, the fused backward ≈71-77 against ≈31-35 for the two-kernel one (same run), against ≈7
- * for attention.wgsl's (an older run). On GPUs a subgroup workgroup is 8 lanes of a wider
- * subgroup: correct, not tuned.
+ * in bench/kernels/attention.ts's convention (no causal halving): the subgroup forward ≈77-94
+ * GFLOP/s, the fused backward ≈74-81 against ≈74 for the two-kernel one (≈48 before its dq kernel
+ * took the forward's layout), against ≈7 for attention.wgsl's (an older run). On GPUs a subgroup
+ * workgroup is 8 lanes of a wider subgroup: correct, not tuned.
  */
 export interface AttentionTuning {
   /** Use attention_subgroup.wgsl (when D % 4 == 0 and D <= 128). */
