@@ -7,7 +7,7 @@
 // lane is a gather, and a private array indexed by a runtime value lives in scratch memory. So, as
 // in matmul_subgroup.wgsl: no workgroup memory, register tiles with constant indices only (every
 // loop below except the one over D runs to a constant and is unrolled), vec4 loads along D, and
-// values every lane needs are loaded once and shared with subgroupShuffle at constant lanes.
+// values every lane needs are loaded once and shared with subgroupBroadcast at constant lanes.
 //
 // Layout: lane l owns queries 4l .. 4l+3 of a block of QB = 4 * SGW queries, and a tile's 32 key
 // rows are broadcast from the lanes that loaded them (keyRows), so that the score-shaped products
@@ -257,11 +257,11 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) s
   }
   // Queries past T (clamped copies of row T - 1, or fully masked) are not stored.
   let inv = 1.0 / l;
-  let lse = (m + log2(l)) * LN2;
+  let lseq = (m + log2(l)) * LN2;
   for (var c = 0u; c < 4u; c++) {
     if (qi[c] < p.T) {
       for (var d = 0u; d < p.D / 4u; d++) { out[qr[c] + d] = vec4<ST>(o[4u * d + c] * inv[c]); }
-      lse_out[statrow(b, h, qi[c])] = lse[c];
+      lse_out[statrow(b, h, qi[c])] = lseq[c];
     }
   }
 }

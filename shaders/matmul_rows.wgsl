@@ -14,7 +14,8 @@
 // clamp and select per load it was 0.9×). Stores are vec4: scalar stores of the 32 rows, 4 KiB
 // apart when N = 1024, made N = 1024 and 2048 0.86× instead.
 // Untuned on GPUs (a workgroup of 8 lanes would leave most of a wave idle): the op uses it on CPU
-// adapters.
+// adapters, for K from 256 to 4096 (outside, at the LM head of a 49152 vocabulary, it was slower;
+// see MatmulTuning.rowTiles).
 
 enable subgroups;
 diagnostic(off, subgroup_uniformity);

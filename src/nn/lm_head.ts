@@ -8,7 +8,7 @@ import { numel, reshape, type Tensor } from '../gpu/tensor.ts';
 import { crossEntropy } from '../ops/cross_entropy.ts';
 import { MATMUL_ROW_TILE, matmul } from '../ops/matmul.ts';
 
-/** Default logits scratch budget: 32 MiB keeps big vocabularies (49152) at ~170 rows per chunk. */
+/** Default logits scratch budget: 32 MiB keeps big vocabularies (49152) at 160 rows per chunk. */
 export const LM_HEAD_BUDGET_BYTES = 32 * 1024 * 1024;
 
 function gcd(a: number, b: number): number {
@@ -29,7 +29,8 @@ export function lmHeadChunkRows(N: number, C: number, V: number, budgetBytes = L
   const tiled = (unit * MATMUL_ROW_TILE) / gcd(unit, MATMUL_ROW_TILE);
   const rows = budgetBytes / (4 * V);
   const fitUnit = Math.floor(rows / unit) * unit, fitTiled = Math.floor(rows / tiled) * tiled;
-  // Rounding to the tile must not cost more than a tile of rows (C = 33: units of 64 rows).
+  // Rounding to the tile must not cost more than a tile of rows (never, while the tile and the
+  // aligned units are both powers of two; kept for tiles that are not).
   const fit = fitTiled > 0 && fitUnit - fitTiled < MATMUL_ROW_TILE ? fitTiled : fitUnit;
   return Math.min(N, Math.max(unit, fit));
 }

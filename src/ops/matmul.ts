@@ -22,6 +22,12 @@ const TM_SUBGROUP_VEC4 = 24; // nn4, nt4 and tn4 of the subgroup shader (its `co
  */
 export const MATMUL_ROW_TILE = 32;
 const ROWS_TILE = MATMUL_ROW_TILE; // rows and columns of out per workgroup of matmul_rows.wgsl
+// Where matmul_rows.wgsl is used (with rowTiles): more than 16 rows (which also keeps the
+// placeholder bound for a missing bias, a, at the 16 bytes of its vec4 binding), and K from 256 to
+// 4096 (see rowTiles).
+const ROWS_MIN_M = 17;
+const ROWS_MIN_K = 256;
+const ROWS_MAX_K = 4096;
 
 /**
  * Per-adapter choices. Defaults, measured on lavapipe (2 cores, AVX2 8-wide lanes) at 1024³:
@@ -36,10 +42,13 @@ export interface MatmulTuning {
   /** Use the vec4 entry points where the layout and sizes allow (nn4, nt4, tn4; see matmul()). */
   vec4: boolean;
   /**
-   * Use matmul_rows.wgsl (lanes own rows of a 32 × 32 tile) on the vec4 path when N % 4 == 0 and
-   * there are more than 16 rows. Default on CPU adapters only: measured on lavapipe at the shapes
-   * of a training step, NT 1.07-1.21×, NN 0.98-1.10×, TN 1.00-1.14× the 24-row kernels, 1.05-1.07×
-   * over a step's matmuls; unmeasured on GPUs, where 8-lane workgroups would leave most of a wave idle.
+   * Use matmul_rows.wgsl (lanes own rows of a 32 × 32 tile) on the subgroup kernel's vec4 path when
+   * N % 4 == 0, there are more than 16 rows and 256 ≤ K ≤ 4096. Default on CPU adapters only:
+   * measured on lavapipe at the shapes of a training step (K 256 to 1024), NT 1.07-1.21×, NN
+   * 0.98-1.10×, TN 1.00-1.14× the 24-row kernels, 1.05-1.07× over a step's matmuls; at the 49152
+   * vocabulary's LM head the NT logits (K 256) 1.17×, but K = 49152 (NN, 0.79×) and a 160-row
+   * chunk as K (TN, 0.93×) slower, hence the K range. Unmeasured on GPUs, where 8-lane workgroups
+   * would leave most of a wave idle.
    */
   rowTiles: boolean;
   /** Workgroup width of the subgroup kernel (a multiple of the subgroup size). */
@@ -156,8 +165,8 @@ export function matmul(rt: Runtime, args: MatmulArgs): Dispatch[] {
   const tn4 = t.vec4 && sg && transA && !transB && M % 4 === 0 && N % 4 === 0;
   const vec4 = nn4 || nt4 || tn4;
   // matmul_rows.wgsl writes out a vec4 at a time; with few rows (decode steps, bias gradients) most
-  // of its 32-row tile would be wasted.
-  const rows = vec4 && sg && t.rowTiles && N % 4 === 0 && M > TM_SUBGROUP;
+  // of its 32-row tile would be wasted. Its K range is where it was measured faster (see rowTiles).
+  const rows = vec4 && sg && t.rowTiles && N % 4 === 0 && M >= ROWS_MIN_M && K >= ROWS_MIN_K && K <= ROWS_MAX_K;
   const entry = rows ? (nn4 ? 'nn' : nt4 ? 'nt' : 'tn') : nn4 ? 'nn4' : nt4 ? 'nt4' : tn4 ? 'tn4' : 'strided';
   // nn4/nt4/tn4 own 24 rows per lane, except for a few rows (decode steps, bias gradients), where
   // the third block would be wasted work.

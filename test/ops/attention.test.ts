@@ -154,10 +154,12 @@ describe('attention', () => {
   });
 
   // T=130 with three documents: whole key tiles of other documents are skipped in every kernel.
-  it('two-kernel subgroup backward (dkdv, dq), GQA, segments, T=40 and T=130', async () => {
+  it('two-kernel subgroup backward (dkdv, dq), GQA, segments, T=40 and T=130, and T=130 without segments', async () => {
     const rt = await getRuntime();
     await withTuning(rt, { backward: 'subgroup' }, () => check(rt, { B: 2, T: 40, Hq: 4, Hkv: 2, D: 16, segKind: 'three' }));
     await withTuning(rt, { backward: 'subgroup' }, () => check(rt, { B: 1, T: 130, Hq: 2, Hkv: 1, D: 32, segKind: 'three' }));
+    // Without segment ids only the diagonal and last steps are masked: the unmasked path of dq.
+    await withTuning(rt, { backward: 'subgroup' }, () => check(rt, { B: 1, T: 130, Hq: 4, Hkv: 2, D: 32 }));
   });
 
   it('f16 storage, B=2 T=33 Hq=4 Hkv=2 D=16 seg=middle', async () => {

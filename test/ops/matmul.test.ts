@@ -126,17 +126,17 @@ async function nx4Cases(rt: Runtime): Promise<void> {
 }
 
 // matmul_rows.wgsl (32 × 32 tiles, lanes own 4 rows): NN and NT with K % 4 == 0, TN with M % 4
-// == 0, all with N % 4 == 0 and M > 16. M = 17, 33, 70 and N = 4, 36, 100 cut the tiles (and a lane's 4 rows); batched with a
-// shared a or b, epilogues, f16, the swapped grid.
+// == 0, all with N % 4 == 0, M > 16 and 256 ≤ K ≤ 4096. M = 17, 33, 70 and N = 4, 36, 100 cut the
+// tiles (and a lane's 4 rows); batched with a shared a or b, epilogues, f16, the swapped grid.
 const ROWS: Case[] = [
-  { M: 17, N: 4, K: 4 }, { M: 33, N: 36, K: 20 }, { M: 70, N: 100, K: 36, accumulate: true, alpha: -0.5, bias: true },
-  { M: 40, N: 12, K: 8, Z: 3 }, { M: 36, N: 8, K: 16, Z: 2, broadcastB: true }, { M: 20, N: 44, K: 12, Z: 3, broadcastA: true },
+  { M: 17, N: 4, K: 256 }, { M: 33, N: 36, K: 260 }, { M: 70, N: 100, K: 272, accumulate: true, alpha: -0.5, bias: true },
+  { M: 40, N: 12, K: 256, Z: 3 }, { M: 36, N: 8, K: 264, Z: 2, broadcastB: true }, { M: 20, N: 44, K: 256, Z: 3, broadcastA: true },
 ];
-// TN: M % 4 == 0 (a is read along m), any K: K = 1, 7, 33, 130 leave 1 to 3 rows after the whole
-// blocks of 4.
+// TN: any K in the range; K = 257, 258, 259 leave 1 to 3 rows after the whole blocks of 4.
 const ROWS_TN: Case[] = [
-  { M: 20, N: 4, K: 1 }, { M: 36, N: 36, K: 7 }, { M: 132, N: 8, K: 130, accumulate: true, alpha: -0.5, bias: true },
-  { M: 24, N: 12, K: 33, Z: 2 }, { M: 20, N: 36, K: 6, Z: 2, broadcastB: true, accumulate: true }, { M: 40, N: 100, K: 64 },
+  { M: 20, N: 4, K: 257 }, { M: 36, N: 36, K: 259 }, { M: 132, N: 8, K: 258, accumulate: true, alpha: -0.5, bias: true },
+  { M: 24, N: 12, K: 256, Z: 2 }, { M: 20, N: 36, K: 262, Z: 2, broadcastB: true, accumulate: true },
+  { M: 40, N: 100, K: 300, Z: 2, broadcastA: true },
 ];
 
 async function rowsCases(rt: Runtime, extra: Partial<Case> = {}): Promise<void> {
@@ -147,9 +147,11 @@ async function rowsCases(rt: Runtime, extra: Partial<Case> = {}): Promise<void> 
       expect(await check(rt, { ...c, ...extra, transB: true })).toBe(`matmul_rows.nt.out_${out}`);
     }
     for (const c of ROWS_TN) expect(await check(rt, { ...c, ...extra, transA: true })).toBe(`matmul_rows.tn.out_${out}`);
-    // Not taken: 16 rows or fewer, N not a multiple of 4.
-    expect(await check(rt, { M: 16, N: 8, K: 8, ...extra })).toBe(`matmul_subgroup.nn4.out_${out}`);
-    expect(await check(rt, { M: 40, N: 9, K: 8, transB: true, ...extra })).toBe(`matmul_subgroup.nt4.out_${out}`);
+    // Not taken: 16 rows or fewer, N not a multiple of 4, K out of 256 .. 4096.
+    expect(await check(rt, { M: 16, N: 8, K: 256, ...extra })).toBe(`matmul_subgroup.nn4.out_${out}`);
+    expect(await check(rt, { M: 40, N: 9, K: 256, transB: true, ...extra })).toBe(`matmul_subgroup.nt4.out_${out}`);
+    expect(await check(rt, { M: 20, N: 8, K: 252, ...extra })).toBe(`matmul_subgroup.nn4.out_${out}`);
+    expect(await check(rt, { M: 20, N: 8, K: 4100, transA: true, ...extra })).toBe(`matmul_subgroup.tn4.out_${out}`);
   });
   await expectNoGpuErrors(rt);
 }
@@ -173,6 +175,7 @@ describe('matmul', () => {
     expect(matmulTuning(rt).rowTiles).toBe(true); // the default on this CPU adapter
     await rowsCases(rt);
     for (const outDtype of ['f32', 'f16'] as const) await rowsCases(rt, { dtype: 'f16', outDtype });
+    await rowsCases(rt, { outDtype: 'f16' });
     await rowsCases(rt, { swapGrid: true });
   });
 
@@ -186,9 +189,11 @@ describe('matmul', () => {
   it('bias, accumulate, alpha, batched, broadcast b (subgroup kernel)', async () => epilogues(await getRuntime()));
   it('row tiles fastest (swapped grid) at shapes cut by the tiles, every entry point', async () => {
     const rt = await getRuntime();
-    for (const c of [...NX4, ...NX4.map((x) => ({ ...x, N: x.N + 1, transB: true })), ...TN4.map((x) => ({ ...x, transA: true })), { M: 33, N: 7, K: 130 }]) {
-      await check(rt, { ...c, swapGrid: true });
-    }
+    await withTuning(rt, { rowTiles: false }, async () => {
+      for (const c of [...NX4, ...NX4.map((x) => ({ ...x, N: x.N + 1, transB: true })), ...TN4.map((x) => ({ ...x, transA: true })), { M: 33, N: 7, K: 130 }]) {
+        await check(rt, { ...c, swapGrid: true });
+      }
+    });
     await expectNoGpuErrors(rt);
   });
   it('bias, accumulate, alpha, batched, broadcast b (plain kernel)', async () => epilogues(await getRuntime({ subgroups: true })));
