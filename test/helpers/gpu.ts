@@ -72,3 +72,16 @@ export async function expectNoGpuErrors(rt: Runtime): Promise<void> {
   const errs = rt.errors.splice(0);
   expect(errs, 'GPU validation errors').toEqual([]);
 }
+
+/** Runs f with part of an op's per-runtime tuning overridden (tuning / setTuning of its module), then restores it. */
+export async function withTuning<T extends object>(
+  rt: Runtime, tuning: (rt: Runtime) => T, setTuning: (rt: Runtime, t: Partial<T>) => void, t: Partial<T>, f: () => Promise<void>,
+): Promise<void> {
+  const before = { ...tuning(rt) };
+  setTuning(rt, t);
+  try {
+    await f();
+  } finally {
+    setTuning(rt, before);
+  }
+}

@@ -4,7 +4,7 @@ import { fromF16, toF16 } from '../../src/gpu/half.ts';
 import type { Runtime } from '../../src/gpu/runtime.ts';
 import { attentionBackwardRef, attentionForwardRef, type AttnDims } from '../reference/attention.ts';
 import { f64, finiteDifferenceError } from '../reference/gradcheck.ts';
-import { expectClose, expectNoGpuErrors, getRuntime, rand, readF32 } from '../helpers/gpu.ts';
+import { expectClose, expectNoGpuErrors, getRuntime, rand, readF32, withTuning as withTuningOf } from '../helpers/gpu.ts';
 
 // Tolerances. f32: the GPU sums D products per score and up to T terms per output in f32, in
 // another order than the f64 reference; values are O(1), so errors are a few 1e-6 times sqrt(T).
@@ -80,15 +80,7 @@ async function check(rt: Runtime, c: Case): Promise<void> {
 const SMALL_TILES: AttentionTiles = { BQ: 16, BK: 16, BKV: 16, BQT: 8 };
 
 /** Runs `f` with part of the attention tuning overridden, then restores it. */
-async function withTuning(rt: Runtime, t: Partial<AttentionTuning>, f: () => Promise<void>): Promise<void> {
-  const before = { ...attentionTuning(rt) };
-  setAttentionTuning(rt, t);
-  try {
-    await f();
-  } finally {
-    setAttentionTuning(rt, before);
-  }
-}
+const withTuning = (rt: Runtime, t: Partial<AttentionTuning>, f: () => Promise<void>) => withTuningOf(rt, attentionTuning, setAttentionTuning, t, f);
 
 describe('attention', () => {
   const cases: Case[] = [

@@ -5,7 +5,7 @@ import type { Runtime } from '../../src/gpu/runtime.ts';
 import type { DType } from '../../src/gpu/tensor.ts';
 import { matmulBackwardRef, matmulRef } from '../reference/matmul.ts';
 import { f64, finiteDifferenceError } from '../reference/gradcheck.ts';
-import { expectClose, expectNoGpuErrors, getRuntime, rand, readF32 } from '../helpers/gpu.ts';
+import { expectClose, expectNoGpuErrors, getRuntime, rand, readF32, withTuning as withTuningOf } from '../helpers/gpu.ts';
 
 interface Case {
   M: number; N: number; K: number; Z?: number;
@@ -85,15 +85,7 @@ const TN4: Case[] = [
   { M: 12, N: 8, K: 9, Z: 3 }, { M: 20, N: 36, K: 6, Z: 2, broadcastB: true, accumulate: true },
 ];
 
-async function withTuning(rt: Runtime, t: Partial<MatmulTuning>, f: () => Promise<void>): Promise<void> {
-  const before = { ...matmulTuning(rt) };
-  setMatmulTuning(rt, t);
-  try {
-    await f();
-  } finally {
-    setMatmulTuning(rt, before);
-  }
-}
+const withTuning = (rt: Runtime, t: Partial<MatmulTuning>, f: () => Promise<void>) => withTuningOf(rt, matmulTuning, setMatmulTuning, t, f);
 
 // The 24-row kernels (the default on GPUs; CPU adapters take matmul_rows.wgsl where it applies).
 async function tn4Cases(rt: Runtime, extra: Partial<Case> = {}): Promise<void> {

@@ -4,7 +4,7 @@ import { layerNormBackward, layerNormForward, layerNormScratchShape, normTuning,
 import { layerNormBackwardRef, layerNormRef, rmsNormBackwardRef, rmsNormRef } from '../reference/norm.ts';
 import { f64, finiteDifferenceError } from '../reference/gradcheck.ts';
 import { expectBindable } from '../../src/ops/check.ts';
-import { expectClose, expectNoGpuErrors, getRuntime, rand, readF32 } from '../helpers/gpu.ts';
+import { expectClose, expectNoGpuErrors, getRuntime, rand, readF32, withTuning as withTuningOf } from '../helpers/gpu.ts';
 
 // Tolerances (f32 kernels vs float64 references):
 // - forward out, mean, rstd: each value goes through one C-term f32 sum, sequential (row per
@@ -26,15 +26,7 @@ const paramTol = (N: number) => ({ atol: 1e-6 * N, rtol: 1e-5 });
 type Kind = 'layer' | 'rms';
 
 /** Runs `fn` with part of the norm tuning overridden (which row kernel, where grids go 2D). */
-async function withTuning(rt: Runtime, t: Partial<NormTuning>, fn: () => Promise<void>): Promise<void> {
-  const saved = normTuning(rt);
-  setNormTuning(rt, t);
-  try {
-    await fn();
-  } finally {
-    setNormTuning(rt, saved);
-  }
-}
+const withTuning = (rt: Runtime, t: Partial<NormTuning>, f: () => Promise<void>) => withTuningOf(rt, normTuning, setNormTuning, t, f);
 
 // Both row kernels at every shape: one invocation per row, and one workgroup per row.
 const variants: [string, Partial<NormTuning>][] = [['row per invocation', { rowsMaxC: Infinity }], ['workgroup per row', { rowsMaxC: 0 }]];
