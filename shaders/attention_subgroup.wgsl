@@ -148,6 +148,35 @@ fn step4(acc: vec4f, x: vec4f, b0: vec4f, b1: vec4f, b2: vec4f, b3: vec4f) -> ve
   return fma(vec4f(x.x), b0, fma(vec4f(x.y), b1, fma(vec4f(x.z), b2, fma(vec4f(x.w), b3, acc))));
 }
 
+// S^T of a key tile against the lane's 4 queries: s[r] = k_{j0+r} . (the lane's queries), with qt
+// those queries transposed per vec4 column (qt[4d + e]: component e of column d) and kt the lane's
+// key rows (kvrows4). The k rows of each column are read by the lanes and broadcast (keyRows).
+fn keyScores(kt: vec4u, qt: ptr<function, array<vec4f, DMAX>>) -> array<vec4f, TK> {
+  var s = array<vec4f, TK>();
+  for (var d = 0u; d < p.D / 4u; d++) {
+    let kk = keyRows(vec4f(k[kt.x + d]), vec4f(k[kt.y + d]), vec4f(k[kt.z + d]), vec4f(k[kt.w + d]));
+    let t0 = (*qt)[4u * d];
+    let t1 = (*qt)[4u * d + 1u];
+    let t2 = (*qt)[4u * d + 2u];
+    let t3 = (*qt)[4u * d + 3u];
+    for (var r = 0u; r < TK; r++) { s[r] = step4(s[r], kk[r], t0, t1, t2, t3); }
+  }
+  return s;
+}
+
+// a[c] += Σ_r w[r][c] * rows[r]: one vec4 column of the lane's 4 queries (a[c]: query c) plus a
+// weighted sum of the tile's 32 rows at that column (O += P V, dQ += dS K).
+fn addRows(a0: mat4x4f, w: array<vec4f, TK>, rows: array<vec4f, TK>) -> mat4x4f {
+  var a = a0;
+  for (var r = 0u; r < TK; r++) {
+    a[0] = fma(vec4f(w[r].x), rows[r], a[0]);
+    a[1] = fma(vec4f(w[r].y), rows[r], a[1]);
+    a[2] = fma(vec4f(w[r].z), rows[r], a[2]);
+    a[3] = fma(vec4f(w[r].w), rows[r], a[3]);
+  }
+  return a;
+}
+
 // Valid pairs of keys j0 .. j0+31 with the lane's queries qi (causal, same segment, query < T), and
 // whether any lane has one. Queries past T are clamped copies of row T - 1: the backward must not
 // count them. Only tiles that reach past their first query, or any with segments or past T, need it.
@@ -218,15 +247,7 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) s
       if (!mk.some) { continue; }
     }
     let kt = kvrows4(b, j0 + (sl & 7u), hk);
-    var s = array<vec4f, TK>();  // s[r]: key j0 + r against the lane's 4 queries
-    for (var d = 0u; d < p.D / 4u; d++) {
-      let kk = keyRows(vec4f(k[kt.x + d]), vec4f(k[kt.y + d]), vec4f(k[kt.z + d]), vec4f(k[kt.w + d]));
-      let t0 = qt[4u * d];
-      let t1 = qt[4u * d + 1u];
-      let t2 = qt[4u * d + 2u];
-      let t3 = qt[4u * d + 3u];
-      for (var r = 0u; r < TK; r++) { s[r] = step4(s[r], kk[r], t0, t1, t2, t3); }
-    }
+    var s = keyScores(kt, &qt);  // s[r]: key j0 + r against the lane's 4 queries
     if (partial) {
       for (var r = 0u; r < TK; r++) { s[r] = select(vec4f(MASKED), s[r], mk.ok[r]); }
     }
@@ -242,13 +263,7 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) s
     m = mx;
     for (var d = 0u; d < p.D / 4u; d++) {
       let vv = keyRows(vec4f(v[kt.x + d]), vec4f(v[kt.y + d]), vec4f(v[kt.z + d]), vec4f(v[kt.w + d]));
-      var a = mat4x4f(o[4u * d] * alpha.x, o[4u * d + 1u] * alpha.y, o[4u * d + 2u] * alpha.z, o[4u * d + 3u] * alpha.w);
-      for (var r = 0u; r < TK; r++) {
-        a[0] = fma(vec4f(s[r].x), vv[r], a[0]);
-        a[1] = fma(vec4f(s[r].y), vv[r], a[1]);
-        a[2] = fma(vec4f(s[r].z), vv[r], a[2]);
-        a[3] = fma(vec4f(s[r].w), vv[r], a[3]);
-      }
+      let a = addRows(mat4x4f(o[4u * d] * alpha.x, o[4u * d + 1u] * alpha.y, o[4u * d + 2u] * alpha.z, o[4u * d + 3u] * alpha.w), s, vv);
       o[4u * d] = a[0];
       o[4u * d + 1u] = a[1];
       o[4u * d + 2u] = a[2];
@@ -430,15 +445,7 @@ fn backward_dq(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_i
       if (!mk.some) { continue; }
     }
     let kt = kvrows4(b, j0 + (sl & 7u), hk);
-    var s = array<vec4f, TK>();
-    for (var d = 0u; d < p.D / 4u; d++) {
-      let kk = keyRows(vec4f(k[kt.x + d]), vec4f(k[kt.y + d]), vec4f(k[kt.z + d]), vec4f(k[kt.w + d]));
-      let t0 = qt[4u * d];
-      let t1 = qt[4u * d + 1u];
-      let t2 = qt[4u * d + 2u];
-      let t3 = qt[4u * d + 3u];
-      for (var r = 0u; r < TK; r++) { s[r] = step4(s[r], kk[r], t0, t1, t2, t3); }
-    }
+    let s = keyScores(kt, &qt);
     var dp = array<vec4f, TK>();
     for (var d = 0u; d < p.D / 4u; d++) {
       let vv = keyRows(vec4f(v[kt.x + d]), vec4f(v[kt.y + d]), vec4f(v[kt.z + d]), vec4f(v[kt.w + d]));
@@ -456,13 +463,7 @@ fn backward_dq(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_i
     }
     for (var d = 0u; d < p.D / 4u; d++) {
       let kk = keyRows(vec4f(k[kt.x + d]), vec4f(k[kt.y + d]), vec4f(k[kt.z + d]), vec4f(k[kt.w + d]));
-      var a = mat4x4f(dqa[4u * d], dqa[4u * d + 1u], dqa[4u * d + 2u], dqa[4u * d + 3u]);
-      for (var r = 0u; r < TK; r++) {
-        a[0] = fma(vec4f(dp[r].x), kk[r], a[0]);
-        a[1] = fma(vec4f(dp[r].y), kk[r], a[1]);
-        a[2] = fma(vec4f(dp[r].z), kk[r], a[2]);
-        a[3] = fma(vec4f(dp[r].w), kk[r], a[3]);
-      }
+      let a = addRows(mat4x4f(dqa[4u * d], dqa[4u * d + 1u], dqa[4u * d + 2u], dqa[4u * d + 3u]), dp, kk);
       dqa[4u * d] = a[0];
       dqa[4u * d + 1u] = a[1];
       dqa[4u * d + 2u] = a[2];
@@ -520,13 +521,7 @@ fn backward_fused(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocatio
         let qr = vec4u(qrow(b, qi.x, h), qrow(b, qi.y, h), qrow(b, qi.z, h), qrow(b, qi.w, h));
         for (var d = 0u; d < p.D / 4u; d++) {
           let kk = keyRows(kt.k[4u * d], kt.k[4u * d + 1u], kt.k[4u * d + 2u], kt.k[4u * d + 3u]);
-          var a = mat4x4f();
-          for (var r = 0u; r < TK; r++) {
-            a[0] = fma(vec4f(ks.ds[r].x), kk[r], a[0]);
-            a[1] = fma(vec4f(ks.ds[r].y), kk[r], a[1]);
-            a[2] = fma(vec4f(ks.ds[r].z), kk[r], a[2]);
-            a[3] = fma(vec4f(ks.ds[r].w), kk[r], a[3]);
-          }
+          let a = addRows(mat4x4f(), ks.ds, kk);
           // Queries past T are clamped copies of row T - 1.
           if (qi.x < p.T) { dq[qr.x + d] += a[0]; }
           if (qi.y < p.T) { dq[qr.y + d] += a[1]; }
