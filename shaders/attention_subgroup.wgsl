@@ -148,13 +148,19 @@ fn step4(acc: vec4f, x: vec4f, b0: vec4f, b1: vec4f, b2: vec4f, b3: vec4f) -> ve
   return fma(vec4f(x.x), b0, fma(vec4f(x.y), b1, fma(vec4f(x.z), b2, fma(vec4f(x.w), b3, acc))));
 }
 
-// S^T of a key tile against the lane's 4 queries: s[r] = k_{j0+r} . (the lane's queries), with qt
-// those queries transposed per vec4 column (qt[4d + e]: component e of column d) and kt the lane's
-// key rows (kvrows4). The k rows of each column are read by the lanes and broadcast (keyRows).
-fn keyScores(kt: vec4u, qt: ptr<function, array<vec4f, DMAX>>) -> array<vec4f, TK> {
+// A key tile's rows against the lane's 4 queries: s[r] = k_{j0+r} . (the lane's queries), or v's rows
+// with `values` (dP^T against dO), with qt those query rows transposed per vec4 column (qt[4d + e]:
+// component e of column d) and kt the lane's key rows (kvrows4). The rows of each column are read
+// by the lanes and broadcast (keyRows). `values` is a literal at every call, so the branch folds.
+fn keyScores(kt: vec4u, qt: ptr<function, array<vec4f, DMAX>>, values: bool) -> array<vec4f, TK> {
   var s = array<vec4f, TK>();
   for (var d = 0u; d < p.D / 4u; d++) {
-    let kk = keyRows(vec4f(k[kt.x + d]), vec4f(k[kt.y + d]), vec4f(k[kt.z + d]), vec4f(k[kt.w + d]));
+    var kk: array<vec4f, TK>;
+    if (values) {
+      kk = keyRows(vec4f(v[kt.x + d]), vec4f(v[kt.y + d]), vec4f(v[kt.z + d]), vec4f(v[kt.w + d]));
+    } else {
+      kk = keyRows(vec4f(k[kt.x + d]), vec4f(k[kt.y + d]), vec4f(k[kt.z + d]), vec4f(k[kt.w + d]));
+    }
     let t0 = (*qt)[4u * d];
     let t1 = (*qt)[4u * d + 1u];
     let t2 = (*qt)[4u * d + 2u];
@@ -247,7 +253,7 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) s
       if (!mk.some) { continue; }
     }
     let kt = kvrows4(b, j0 + (sl & 7u), hk);
-    var s = keyScores(kt, &qt);  // s[r]: key j0 + r against the lane's 4 queries
+    var s = keyScores(kt, &qt, false);  // s[r]: key j0 + r against the lane's 4 queries
     if (partial) {
       for (var r = 0u; r < TK; r++) { s[r] = select(vec4f(MASKED), s[r], mk.ok[r]); }
     }
@@ -445,16 +451,8 @@ fn backward_dq(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_i
       if (!mk.some) { continue; }
     }
     let kt = kvrows4(b, j0 + (sl & 7u), hk);
-    let s = keyScores(kt, &qt);
-    var dp = array<vec4f, TK>();
-    for (var d = 0u; d < p.D / 4u; d++) {
-      let vv = keyRows(vec4f(v[kt.x + d]), vec4f(v[kt.y + d]), vec4f(v[kt.z + d]), vec4f(v[kt.w + d]));
-      let t0 = ot[4u * d];
-      let t1 = ot[4u * d + 1u];
-      let t2 = ot[4u * d + 2u];
-      let t3 = ot[4u * d + 3u];
-      for (var r = 0u; r < TK; r++) { dp[r] = step4(dp[r], vv[r], t0, t1, t2, t3); }
-    }
+    let s = keyScores(kt, &qt, false);
+    var dp = keyScores(kt, &ot, true);
     // dp becomes dS.
     for (var r = 0u; r < TK; r++) {
       var pr = exp2(s[r] * p.scale2 - lse2);
