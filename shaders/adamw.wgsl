@@ -1,5 +1,5 @@
 // AdamW (torch.optim.AdamW: decoupled weight decay, bias correction), one invocation per element
-// of a flat parameter buffer, updating params, m and v in place.
+// (`main4`: per 4 elements) of a flat parameter buffer, updating params, m and v in place.
 //
 //   g  = grads[i] * grad_scale[scale_index]          (the clip scale from gradNorm, or 1)
 //   p  = p * (1 - lr * wd)                            only where bit i of decay_mask is set
@@ -10,7 +10,8 @@
 // The hyper-parameters live in a small storage buffer the trainer rewrites every step (the
 // learning-rate schedule and the step count change; the bind group does not). The dispatch may
 // cover a sub-range [offset, offset + count) of the buffers: mask bits index the whole buffer.
-// Elements are index = (wid.x + wid.y * nwg.x) * WG + lid, for more than 65535 workgroups.
+// Elements (vec4s in `main4`) are index = (wid.x + wid.y * nwg.x) * WG + lid, for more than 65535
+// workgroups.
 
 override WG: u32 = 256;
 

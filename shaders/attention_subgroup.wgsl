@@ -113,12 +113,7 @@ fn keyRows(x0: vec4f, x1: vec4f, x2: vec4f, x3: vec4f) -> array<vec4f, TK> {
   return array<vec4f, TK>(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
                           c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], e[0], e[1], e[2], e[3], e[4], e[5], e[6], e[7]);
 }
-// The lane's 4 key rows j0 + (lane % 8) + 8m of k and v, m = 0 .. 3, kept in private memory for
-// the whole key tile: keyRows(x[4d], .., x[4d + 3]) is the tile at column d. Why: every query step
-// (and the dQ pass) reread them from storage, and on lavapipe a storage load is ~10 instructions
-// per lane and component (bounds check, insert); private memory, even indexed by the runtime D
-// loop, is far cheaper. Measured, fused backward at B=4 H=8 T=256 D=64: -14% from 32-key tiles
-// (the q, dout, dq traffic of a query step is shared by twice the keys), then -14% from this cache.
+
 // Segment ids of the key tile's TK keys (read only with SEGMENTS).
 fn keySegments(b: u32, j0: u32) -> array<i32, TK> {
   var segk: array<i32, TK>;
@@ -126,6 +121,12 @@ fn keySegments(b: u32, j0: u32) -> array<i32, TK> {
   return segk;
 }
 
+// The lane's 4 key rows j0 + (lane % 8) + 8m of k and v, m = 0 .. 3, kept in private memory for
+// the whole key tile: keyRows(x[4d], .., x[4d + 3]) is the tile at column d. Why: every query step
+// (and the dQ pass) reread them from storage, and on lavapipe a storage load is ~10 instructions
+// per lane and component (bounds check, insert); private memory, even indexed by the runtime D
+// loop, is far cheaper. Measured, fused backward at B=4 H=8 T=256 D=64: -14% from 32-key tiles
+// (the q, dout, dq traffic of a query step is shared by twice the keys), then -14% from this cache.
 struct KeyTile { k: array<vec4f, DMAX>, v: array<vec4f, DMAX> }
 fn loadKeyTile(b: u32, j0: u32, hk: u32, sl: u32) -> KeyTile {
   var t = KeyTile();

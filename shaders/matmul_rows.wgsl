@@ -114,6 +114,12 @@ fn rowsA(z: u32, m0: u32, sl: u32, K4: u32) -> vec4u {
   return vec4u(z * (p.strideA / 4u)) + min(vec4u(m0 + 4u * sl) + vec4u(0u, 1u, 2u, 3u), vec4u(p.M - 1u)) * K4;
 }
 
+// The lane's 4 rows of a (at offsets ia, from rowsA) at k = 4·k4 .. 4·k4+3, transposed: column e
+// is a vec4 over the 4 rows at k = 4·k4 + e, as accumulate wants it (nn, nt).
+fn blockA(ia: vec4u, k4: u32) -> mat4x4f {
+  return transpose(mat4x4f(vec4f(a4[ia.x + k4]), vec4f(a4[ia.y + k4]), vec4f(a4[ia.z + k4]), vec4f(a4[ia.w + k4])));
+}
+
 // NT (out = a · bᵀ, b stored (N, K)), K % 4 == 0: the forward of a linear layer.
 @compute @workgroup_size(8)
 fn nt(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) sl: u32) {
@@ -124,8 +130,7 @@ fn nt(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) sl: u3
   let ib = vec4u(wid.z * (p.strideB / 4u)) + min(vec4u(n0 + sl) + vec4u(0u, 8u, 16u, 24u), vec4u(p.N - 1u)) * K4;
   var acc = array<vec4f, 32>();
   for (var k4 = 0u; k4 < K4; k4++) {
-    let t = transpose(mat4x4f(vec4f(a4[ia.x + k4]), vec4f(a4[ia.y + k4]), vec4f(a4[ia.z + k4]), vec4f(a4[ia.w + k4])));
-    accumulate(&acc, t, colsStrided(vec4f(b4[ib.x + k4]), vec4f(b4[ib.y + k4]), vec4f(b4[ib.z + k4]), vec4f(b4[ib.w + k4])));
+    accumulate(&acc, blockA(ia, k4), colsStrided(vec4f(b4[ib.x + k4]), vec4f(b4[ib.y + k4]), vec4f(b4[ib.z + k4]), vec4f(b4[ib.w + k4])));
   }
   store(wid.z, m0, n0, sl, acc);
 }
@@ -141,8 +146,7 @@ fn nn(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) sl: u3
   var ib = wid.z * (p.strideB / 4u) + min(n0 / 4u + sl, N4 - 1u);
   var acc = array<vec4f, 32>();
   for (var k4 = 0u; k4 < K4; k4++) {
-    let t = transpose(mat4x4f(vec4f(a4[ia.x + k4]), vec4f(a4[ia.y + k4]), vec4f(a4[ia.z + k4]), vec4f(a4[ia.w + k4])));
-    accumulate(&acc, t, colsBlocked(vec4f(b4[ib]), vec4f(b4[ib + N4]), vec4f(b4[ib + 2u * N4]), vec4f(b4[ib + 3u * N4])));
+    accumulate(&acc, blockA(ia, k4), colsBlocked(vec4f(b4[ib]), vec4f(b4[ib + N4]), vec4f(b4[ib + 2u * N4]), vec4f(b4[ib + 3u * N4])));
     ib += 4u * N4;
   }
   store(wid.z, m0, n0, sl, acc);

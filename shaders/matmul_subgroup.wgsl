@@ -5,7 +5,8 @@
 // Why subgroups: each invocation owns TM = 16 rows (TMV = 24 in nn4, nt4, tn4) × 4 columns of the
 // output. The 16 rows are the same for every invocation of the subgroup, so instead of every
 // invocation loading all 16 values of a for each k, lane l loads rows l and l + 8 (and l + 16)
-// and the others get them with subgroupBroadcast (a register shuffle). Loads per k drop from 16 + 4 to 2 + 4 for 64 FMAs.
+// and the others get them with subgroupBroadcast (a register shuffle). Loads per k drop from 16 + 4
+// to 2 + 4 for 64 FMAs (3 + 4 for 96 with 24 rows).
 // On lavapipe (LLVM, 8-wide SIMD, one invocation per lane) every divergent load is a gather and
 // dominates the cost: this took 1024³ from ≈12 to ≈35 GFLOP/s. On real GPUs it is a
 // shared-memory-free register-tiled kernel whose a-operand traffic is cut by the same factor.
@@ -16,7 +17,7 @@
 //
 // The workgroup is one row of WGX invocations (WGY = 1) so that a subgroup never spans two row
 // blocks; WGX must be a multiple of the subgroup size (or the subgroup the whole workgroup).
-// The broadcast lane ids must be constants, which is why the 16 rows are written out.
+// The broadcast lane ids must be constants, which is why the 16 (24) rows are written out.
 
 enable subgroups;
 

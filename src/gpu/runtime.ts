@@ -102,6 +102,12 @@ export class Runtime {
     return /llvmpipe|lavapipe|swiftshader|software/i.test(`${i.vendor} ${i.architecture} ${i.device} ${i.description}`);
   }
 
+  /** The smallest subgroup the device may run (its adapter info), or 0 when it does not say. */
+  get minSubgroupSize(): number {
+    const info = (this.device as unknown as { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
+    return info?.subgroupMinSize ?? 0;
+  }
+
   /** Acquires a device (page, worker, or Node with `{ gpu: await nodeGPU() }`). */
   static async create(opts: AcquireOptions = {}): Promise<Runtime> {
     const a = await acquireDevice(opts);

@@ -10,9 +10,9 @@ import { matmul } from '../ops/matmul.ts';
 export type LinearLayout = 'hf' | 'conv1d';
 
 export interface LinearForwardArgs {
-  out: Tensor; // (M, O)
+  out: Tensor; // (M, O), or (Z, M, O) with a batch of Z weights
   inp: Tensor; // (M, I)
-  weight: Tensor; // (O, I) 'hf' or (I, O) 'conv1d'
+  weight: Tensor; // (O, I) 'hf' or (I, O) 'conv1d', or a batch (Z, ·, ·) of them
   bias?: Tensor; // (O)
   layout?: LinearLayout;
   /** out += the layer's output (a residual add for free) instead of out = it. */
@@ -47,7 +47,7 @@ export function linearForwardMany(
     if (Z > 1 && fits) {
       const out = { ...first.out, shape: [Z, ...first.out.shape] }; // (Z, M, O)
       const weight = { ...first.weight, shape: [Z, ...first.weight.shape] }; // (Z, O, I) or (Z, I, O)
-      steps.push(...matmul(rt, { out, a: a.inp, b: weight, transB: a.layout !== 'conv1d' }));
+      steps.push(...linearForward(rt, { out, inp: a.inp, weight, layout: a.layout }));
     } else {
       for (let k = i; k < j; k++) steps.push(...linearForward(rt, { inp: a.inp, ...a.parts[k], layout: a.layout }));
     }

@@ -29,9 +29,9 @@ export function lmHeadChunkRows(N: number, C: number, V: number, budgetBytes = L
   const tiled = (unit * MATMUL_ROW_TILE) / gcd(unit, MATMUL_ROW_TILE);
   const rows = budgetBytes / (4 * V);
   const fitUnit = Math.floor(rows / unit) * unit, fitTiled = Math.floor(rows / tiled) * tiled;
-  // Rounding to the tile must not cost more than a tile of rows (never, while the tile and the
-  // aligned units are both powers of two; kept for tiles that are not).
-  const fit = fitTiled > 0 && fitUnit - fitTiled < MATMUL_ROW_TILE ? fitTiled : fitUnit;
+  // Units and tile are powers of two (offset alignments are), so rounding to the tile loses less
+  // than a tile of rows.
+  const fit = fitTiled > 0 ? fitTiled : fitUnit;
   return Math.min(N, Math.max(unit, fit));
 }
 

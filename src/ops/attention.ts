@@ -103,16 +103,11 @@ export interface AttentionTuning {
 
 const tunings = new WeakMap<Runtime, AttentionTuning>();
 
-function minSubgroupSize(rt: Runtime): number {
-  const info = (rt.device as unknown as { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
-  return info?.subgroupMinSize ?? 0;
-}
-
 /** The tuning in force for this runtime. */
 export function attentionTuning(rt: Runtime): AttentionTuning {
   let t = tunings.get(rt);
   if (!t) {
-    t = { subgroups: rt.features.subgroups && minSubgroupSize(rt) >= 8, sgw: 8, backward: rt.isCpuAdapter ? 'fused' : 'subgroup' };
+    t = { subgroups: rt.features.subgroups && rt.minSubgroupSize >= 8, sgw: 8, backward: rt.isCpuAdapter ? 'fused' : 'subgroup' };
     tunings.set(rt, t);
   }
   return t;
@@ -121,8 +116,8 @@ export function attentionTuning(rt: Runtime): AttentionTuning {
 /** Overrides part of the tuning (tests, benchmarks, per-adapter tuning). */
 export function setAttentionTuning(rt: Runtime, t: Partial<AttentionTuning>): void {
   const next = { ...attentionTuning(rt), ...t };
-  if (next.subgroups && !(rt.features.subgroups && minSubgroupSize(rt) >= next.sgw && next.sgw >= 8)) {
-    throw new OpError('attention', `subgroup kernels need subgroups of at least ${next.sgw} (>= 8) lanes; this device's minimum is ${minSubgroupSize(rt)}`);
+  if (next.subgroups && !(rt.features.subgroups && rt.minSubgroupSize >= next.sgw && next.sgw >= 8)) {
+    throw new OpError('attention', `subgroup kernels need subgroups of at least ${next.sgw} (>= 8) lanes; this device's minimum is ${rt.minSubgroupSize}`);
   }
   tunings.set(rt, next);
 }

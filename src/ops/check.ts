@@ -103,7 +103,7 @@ export function expectTopK(op: string, name: string, ids: Tensor, N: number, V: 
  */
 export function expectLossChunk(
   op: string,
-  a: { logits: Tensor; targets: Tensor; losses: Tensor; rowOffset: number; gradScale?: Tensor; evaluate?: boolean },
+  a: { logits: Tensor; targets: Tensor; losses: Tensor; correct?: Tensor; rowOffset: number; gradScale?: Tensor; evaluate?: boolean },
 ): { R: number; V: number; N: number } {
   const { R, V } = expectLogitsChunk(op, a.logits);
   expectDType(op, 'targets', a.targets, 'i32');
@@ -112,6 +112,10 @@ export function expectLossChunk(
   expectPositiveInt(op, 'targets length (N)', N);
   expectDType(op, 'losses', a.losses, 'f32');
   expectShape(op, 'losses', a.losses, [N]);
+  if (a.correct) {
+    expectDType(op, 'correct', a.correct, 'f32');
+    expectShape(op, 'correct', a.correct, [N]);
+  }
   expectChunkRows(op, a.logits, a.rowOffset, N, `targets (${a.targets.label})`);
   if (!a.evaluate) {
     if (!a.gradScale) throw new OpError(op, 'gradScale (a (1) f32 tensor) is required unless evaluate is set');

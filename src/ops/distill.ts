@@ -68,11 +68,7 @@ export function distillLoss(rt: Runtime, a: DistillArgs): Dispatch[] {
   }
   if (R * V >= 2 ** 32 || N * K >= 2 ** 32) throw new OpError(OP, `logits (${a.logits.label}, ${R * V} elements) or teacher top-k (${N * K}) do not fit 32-bit indices; use smaller chunks`);
   expectBindable(OP, rt.limits, ['logits', 'targets', 'teacherIds', 'teacherLogprobs', 'losses'], a.logits, a.targets, a.teacherIds, a.teacherLogprobs, a.losses);
-
-  if (a.correct) {
-    expectDType(OP, 'correct', a.correct, 'f32');
-    expectShape(OP, 'correct', a.correct, [N]);
-  }
+  if (a.correct) expectBindable(OP, rt.limits, ['correct'], a.correct);
   const variant = (a.evaluate ? 'eval' : 'train') + (a.correct ? '_acc' : '');
   const bindings: Record<number, Tensor> = { 1: a.logits, 2: a.targets, 3: a.teacherIds, 4: a.teacherLogprobs, 5: a.losses };
   if (!a.evaluate) bindings[6] = a.gradScale!;

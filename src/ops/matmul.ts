@@ -16,12 +16,11 @@ const TM_PLAIN = 8;
 const TM_SUBGROUP = 16;
 const TM_SUBGROUP_VEC4 = 24; // nn4, nt4 and tn4 of the subgroup shader (its `const TMV`)
 /**
- * Rows of out per workgroup of the common path: callers that choose a row count (LM head chunks)
- * use multiples of it. matmul_rows.wgsl's 32 (NN and NT on CPU adapters, the LM head's logits and
- * input gradient); on GPUs the 24-row kernels then end a chunk with one partly filled tile.
+ * Rows (and columns) of out per workgroup of matmul_rows.wgsl, the common path on CPU adapters
+ * (the LM head's logits among others): callers that choose a row count (LM head chunks) use
+ * multiples of it. On GPUs the 24-row kernels then end a chunk with one partly filled tile.
  */
 export const MATMUL_ROW_TILE = 32;
-const ROWS_TILE = MATMUL_ROW_TILE; // rows and columns of out per workgroup of matmul_rows.wgsl
 // Where matmul_rows.wgsl is used (with rowTiles): more than 16 rows (which also keeps the
 // placeholder bound for a missing bias, a, at the 16 bytes of its vec4 binding), and K from 256 to
 // 4096 (see rowTiles).
@@ -60,18 +59,13 @@ export interface MatmulTuning {
 
 const tunings = new WeakMap<Runtime, MatmulTuning>();
 
-function minSubgroupSize(rt: Runtime): number {
-  const info = (rt.device as unknown as { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
-  return info?.subgroupMinSize ?? 0;
-}
-
 /** The tuning in force for this runtime. */
 export function matmulTuning(rt: Runtime): MatmulTuning {
   let t = tunings.get(rt);
   if (!t) {
     const cpu = rt.isCpuAdapter;
     t = {
-      subgroups: rt.features.subgroups && minSubgroupSize(rt) >= 8,
+      subgroups: rt.features.subgroups && rt.minSubgroupSize >= 8,
       vec4: true,
       rowTiles: cpu,
       subgroupWgx: cpu ? 8 : 64,
@@ -86,7 +80,7 @@ export function matmulTuning(rt: Runtime): MatmulTuning {
 /** Overrides part of the tuning (benchmarks, per-adapter tuning). */
 export function setMatmulTuning(rt: Runtime, t: Partial<MatmulTuning>): void {
   const cur = matmulTuning(rt);
-  if (t.subgroups && !(rt.features.subgroups && minSubgroupSize(rt) >= 8)) {
+  if (t.subgroups && !(rt.features.subgroups && rt.minSubgroupSize >= 8)) {
     throw new OpError('matmul', 'subgroups were requested but the device has no subgroups of 8 or more lanes');
   }
   tunings.set(rt, { ...cur, ...t });
@@ -178,7 +172,7 @@ export function matmul(rt: Runtime, args: MatmulArgs): Dispatch[] {
   const bBytes = K * N * (b.dtype === 'f16' ? 2 : 4), aBytes = M * K * (a.dtype === 'f16' ? 2 : 4);
   // Measured on lavapipe only, so GPUs keep the default order until someone measures one.
   const swap = sg && (args.swapGrid ?? (rt.isCpuAdapter && bBytes > SWAP_MIN_BYTES && bBytes > 8 * aBytes));
-  const tiles: [number, number] = rows ? [ceilDiv(N, ROWS_TILE), ceilDiv(M, ROWS_TILE)] : [ceilDiv(N, 4 * wgx), ceilDiv(M, tm * wgy)];
+  const tiles: [number, number] = rows ? [ceilDiv(N, MATMUL_ROW_TILE), ceilDiv(M, MATMUL_ROW_TILE)] : [ceilDiv(N, 4 * wgx), ceilDiv(M, tm * wgy)];
   const workgroups: [number, number, number] = swap ? [tiles[1], tiles[0], Z] : [tiles[0], tiles[1], Z];
   const max = rt.limits.maxComputeWorkgroupsPerDimension;
   if (workgroups.some((w) => w > max)) {

@@ -74,7 +74,7 @@ export function distillHead(opts: DistillHeadOptions): HeadSpec {
       const dweight = ctx.store.layout.get(w).trainable ? ctx.store.grad(w) : undefined;
       const targets = { ...ctx.inputs.targets, shape: [N] };
       const own = lmHeadLoss(rt, {
-        hidden: ctx.hidden, dhidden: ctx.dhidden, weight, dweight, targets, losses, correct, logits, gradScale: ctx.gradScale,
+        hidden: ctx.hidden, dhidden: ctx.dhidden, weight, dweight, targets, logits,
         chunkLoss: (chunk, r0) => distillLoss(rt, {
           logits: chunk, targets, teacherIds, teacherLogprobs, rowOffset: r0, losses, correct, gradScale: ctx.gradScale,
           kind: opts.kind, beta: opts.beta, alpha: opts.alpha, temperature: opts.temperature,

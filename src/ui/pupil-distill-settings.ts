@@ -2,26 +2,26 @@ import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
 // config.ts imports only types, so the page gets the engine's own validation without the engine.
 import { resolveRunConfig, RunConfigError, runOfPath, runPath, type DistillConfig } from '../train/config.ts';
 import type { RunMeta } from '../worker/protocol.ts';
+import { between, describedBy, fieldBox, numberError, type Check } from './fields.ts';
 import { controlStyles, themeStyles } from './theme.ts';
 
 /** What the section adds to a RunConfig: `distill.teacher` is `run:<runId>` (resolved in the Worker). */
 export type DistillSettingsValue = Omit<DistillConfig, 'topk' | 'teacher' | 'beta'> & { teacher: string; beta?: number };
 
-type Kind = 'float' | 'int';
 interface Field {
   /** The DistillConfig key, as RunConfigError names it after `distill.`. */
   key: 'alpha' | 'temperature' | 'topK' | 'beta';
   label: string;
   hint: string;
-  kind: Kind;
-  check: (n: number) => string | undefined;
+  whole: boolean;
+  check: Check;
 }
 
 const FIELDS: Field[] = [
-  { key: 'alpha', label: 'Alpha', hint: "Weight of the dataset's own answers (cross-entropy); the rest (1 − alpha) follows the teacher.", kind: 'float', check: (n) => (n >= 0 && n <= 1 ? undefined : 'Must be from 0 to 1.') },
-  { key: 'temperature', label: 'Temperature', hint: "Softens both distributions before comparing them: above 1 shows more of the teacher's second choices.", kind: 'float', check: (n) => (n > 0 ? undefined : 'Must be above 0.') },
-  { key: 'topK', label: 'Top-k', hint: "Teacher tokens kept per position: more is closer to its whole distribution, a little slower.", kind: 'int', check: (n) => (n >= 1 && n <= 256 ? undefined : 'Must be from 1 to 256.') },
-  { key: 'beta', label: 'JSD beta', hint: 'Where JSD sits between the two: 0 is forward KL, 1 is reverse KL.', kind: 'float', check: (n) => (n >= 0 && n <= 1 ? undefined : 'Must be from 0 to 1.') },
+  { key: 'alpha', label: 'Alpha', hint: "Weight of the dataset's own answers (cross-entropy); the rest (1 − alpha) follows the teacher.", whole: false, check: between(0, 1) },
+  { key: 'temperature', label: 'Temperature', hint: "Softens both distributions before comparing them: above 1 shows more of the teacher's second choices.", whole: false, check: (n) => (n > 0 ? undefined : 'Must be above 0.') },
+  { key: 'topK', label: 'Top-k', hint: "Teacher tokens kept per position: more is closer to its whole distribution, a little slower.", whole: true, check: between(1, 256) },
+  { key: 'beta', label: 'JSD beta', hint: 'Where JSD sits between the two: 0 is forward KL, 1 is reverse KL.', whole: false, check: between(0, 1) },
 ];
 
 const LOSSES = [
@@ -123,18 +123,18 @@ export class PupilDistillSettings extends LitElement {
     return this._raw.teacher || this.teacherRuns[0]?.runId || '';
   }
 
+  /** The numeric fields in use: beta only for JSD. */
+  private get shownFields(): Field[] {
+    return FIELDS.filter((f) => f.key !== 'beta' || this._raw.loss === 'jsd');
+  }
+
   private fieldError(key: string, s: string): string | undefined {
     if (key === 'teacher') {
       if (!this.teacherRuns.length) return 'No saved run has a checkpoint yet.';
       return this.teacherRuns.some((r) => r.runId === s) ? undefined : `Run ${s || '(none)'} is no longer saved with a checkpoint: pick another.`;
     }
     const f = FIELDS.find((x) => x.key === key);
-    if (!f) return undefined;
-    if (s.trim() === '') return 'Required.';
-    const n = Number(s);
-    if (!Number.isFinite(n)) return 'Must be a number.';
-    if (f.kind === 'int' && !Number.isInteger(n)) return 'Must be a whole number.';
-    return f.check(n);
+    return f && numberError(s, f.whole, f.check);
   }
 
   private build(): DistillSettingsValue {
@@ -157,7 +157,7 @@ export class PupilDistillSettings extends LitElement {
       return {};
     }
     const errors: Record<string, string> = {};
-    const keys = ['teacher', ...FIELDS.filter((f) => f.key !== 'beta' || this._raw.loss === 'jsd').map((f) => f.key)];
+    const keys = ['teacher', ...this.shownFields.map((f) => f.key)];
     for (const k of keys) {
       const e = this.fieldError(k, k === 'teacher' ? this.teacherId : (this._raw[k] ?? ''));
       if (e) errors[k] = e;
@@ -196,12 +196,7 @@ export class PupilDistillSettings extends LitElement {
   private renderField(key: string, label: string, hint: string, control: (id: string, describedBy: string, invalid: boolean) => unknown, cls = '') {
     const id = `distill-${key}`;
     const err = this._errors[key];
-    return html`<div class="field ${cls}" part="field">
-      <label for=${id}>${label}</label>
-      ${control(id, `${id}-hint${err ? ` ${id}-err` : ''}`, !!err)}
-      <span class="hint" id="${id}-hint">${hint}</span>
-      ${err ? html`<span class="error" id="${id}-err" role="alert">${err}</span>` : nothing}
-    </div>`;
+    return fieldBox(id, label, hint, err, control(id, describedBy(id, err), !!err), cls);
   }
 
   override render() {
@@ -229,7 +224,7 @@ export class PupilDistillSettings extends LitElement {
             html`<select id=${id} ?disabled=${dis} aria-describedby=${describedBy} @change=${(e: Event) => this.onInput('loss', e)}>
               ${LOSSES.map((l) => html`<option value=${l.value} ?selected=${this._raw.loss === l.value}>${l.label}</option>`)}
             </select>`)}
-          ${FIELDS.filter((f) => f.key !== 'beta' || this._raw.loss === 'jsd').map(number)}
+          ${this.shownFields.map(number)}
         </div>
       </fieldset>`;
   }

@@ -2,6 +2,7 @@ import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
 import type { Example } from '../data/types.ts';
 import { exampleTask } from '../distill/task.ts';
 import type { Teacher } from '../distill/teacher.ts';
+import { runPath } from '../train/config.ts';
 import type { EngineClient } from '../worker/client.ts';
 import type { RunMeta } from '../worker/protocol.ts';
 import { openDistillStore, setFileName, toJsonl, type DistillMode, type DistillStore, type GeneratedRecord, type GeneratedSet } from './distill-store.ts';
@@ -96,7 +97,8 @@ export class PupilDistill extends LitElement {
   private store?: Promise<DistillStore>;
   private abort?: AbortController;
   /** Loaded teachers by settings, so a second generation does not load the model again. */
-  private loaded?: { key: string; teacher: Teacher };
+  /** The teacher kept loaded between runs, under a key of what was chosen, and how to free it. */
+  private loaded?: { key: string; teacher: Teacher; release: () => Promise<void> };
 
   constructor() {
     super();
@@ -142,14 +144,12 @@ export class PupilDistill extends LitElement {
   private async dropLoaded(): Promise<void> {
     const loaded = this.loaded;
     this.loaded = undefined;
-    if (!loaded) return;
-    if (loaded.key.startsWith('run:')) await this.client?.unloadTeacher();
-    else await (loaded.teacher as { dispose?: () => Promise<void> }).dispose?.();
+    await loaded?.release();
   }
 
   protected override willUpdate(changed: PropertyValues<this>): void {
     // A run's teacher lives in the engine: a deleted run takes its loaded teacher with it.
-    if (changed.has('runs') && this.loaded?.key.startsWith('run:') && !this.runs.some((r) => `run:${r.runId}` === this.loaded!.key)) this.loaded = undefined;
+    if (changed.has('runs') && this.loaded?.key.startsWith(runPath('')) && !this.runs.some((r) => runPath(r.runId) === this.loaded!.key)) this.loaded = undefined;
   }
 
   private getStore(): Promise<DistillStore> {
@@ -191,12 +191,13 @@ export class PupilDistill extends LitElement {
     if (choice.kind === 'run') {
       if (!choice.runId) throw new Error('No saved run with a checkpoint to use as a teacher: train one first');
       if (!this.client) throw new Error('The engine is not available (this page has no WebGPU): a saved run cannot be a teacher here');
-      const key = `run:${choice.runId}`;
+      const key = runPath(choice.runId);
       if (this.loaded?.key !== key) {
         await this.dropLoaded();
         this._status = `Loading run ${choice.runId} as the teacher…`;
         const info = await this.client.loadTeacher(choice.runId);
-        this.loaded = { key, teacher: this.client.runTeacher(info) };
+        const client = this.client;
+        this.loaded = { key, teacher: client.runTeacher(info), release: () => client.unloadTeacher() };
       }
       return { teacher: this.loaded.teacher, short: choice.runId, concurrency: 1 };
     }
@@ -211,7 +212,7 @@ export class PupilDistill extends LitElement {
         model: choice.model, device: choice.device, signal, ...(this.endpoint ? { remoteHost: this.endpoint } : {}),
         onProgress: (p) => (this._status = `Downloading ${choice.model}: ${p.file} ${p.total ? Math.round((100 * p.loaded) / p.total) : 0}%`),
       });
-      this.loaded = { key, teacher };
+      this.loaded = { key, teacher, release: () => teacher.dispose() };
     }
     return { teacher: this.loaded.teacher, short: choice.model.split('/').pop()!, concurrency: 1 };
   }

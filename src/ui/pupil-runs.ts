@@ -94,10 +94,11 @@ export class PupilRuns extends LitElement {
     const date = new Date(r.updated || r.created);
     const total = Math.max(r.totalSteps, r.step, 1);
     const label = `Run ${r.name}`;
+    const students = this._confirming === r.runId ? this.studentsOf(r.runId) : [];
     const actions =
       this._confirming === r.runId
         ? html`<div class="actions" role="group" aria-label="Confirm deleting ${r.name}">
-            <span class="warning">Delete this run and its checkpoint?${this.studentsOf(r.runId).length ? ` It is the distillation teacher of ${this.studentsOf(r.runId).join(', ')}: they will still open, but not train on.` : ''}</span>
+            <span class="warning">Delete this run and its checkpoint?${students.length ? ` It is the distillation teacher of ${students.join(', ')}: they will still open, but not train on.` : ''}</span>
             <button class="danger" data-confirm @click=${() => this.settle(r.runId, true)}>Delete</button>
             <button data-cancel @click=${() => this.settle(r.runId, false)} @keydown=${(e: KeyboardEvent) => e.key === 'Escape' && this.settle(r.runId, false)}>Cancel</button>
           </div>`

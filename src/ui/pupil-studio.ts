@@ -267,8 +267,9 @@ export class PupilStudio extends LitElement {
         void this.refreshRuns();
         break;
       case 'error':
-        this._error = { name: 'TrainingError', message: e.message, ...adviceFor(e.message, this.distilling) };
-        this.fire('pupil-error', { message: e.message, runId: e.runId, lastCheckpoint: e.lastCheckpoint, ...adviceFor(e.message, this.distilling) });
+        const advice = adviceFor(e.message, this.distilling);
+        this._error = { name: 'TrainingError', message: e.message, ...advice };
+        this.fire('pupil-error', { message: e.message, runId: e.runId, lastCheckpoint: e.lastCheckpoint, ...advice });
         void this.refreshRuns();
         break;
     }
@@ -322,9 +323,7 @@ export class PupilStudio extends LitElement {
       return runId;
     } catch (e) {
       this._state = 'error';
-      const d = describeError(e);
-      this._error = d.advice ? d : { ...d, ...adviceFor(d.message, this.distilling) };
-      this.fire('pupil-error', this._error);
+      this.failed(e);
       return undefined;
     }
   }
@@ -333,10 +332,15 @@ export class PupilStudio extends LitElement {
     try {
       await what();
     } catch (e) {
-      const d = describeError(e);
-      this._error = d.advice ? d : { ...d, ...adviceFor(d.message, this.distilling) };
-      this.fire('pupil-error', this._error);
+      this.failed(e);
     }
+  }
+
+  /** Shows and fires an error from the engine, with the page's own advice where it has none. */
+  private failed(e: unknown) {
+    const d = describeError(e);
+    this._error = d.advice ? d : { ...d, ...adviceFor(d.message, this.distilling) };
+    this.fire('pupil-error', this._error);
   }
 
   private onDataset(e: CustomEvent<DatasetChangeDetail>) {

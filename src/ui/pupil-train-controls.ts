@@ -3,6 +3,7 @@ import { LitElement, css, html, nothing, type PropertyValues } from 'lit';
 import { resolveRunConfig, RunConfigError, type EvalConfig, type RunConfig, type RunConfigInput, type TrainHyper } from '../train/config.ts';
 import type { EngineStatus, RunMeta } from '../worker/protocol.ts';
 import type { DistillSettingsValue, PupilDistillSettings } from './pupil-distill-settings.ts';
+import { atLeast, between, describedBy, fieldBox, numberError, type Check } from './fields.ts';
 import { controlStyles, themeStyles } from './theme.ts';
 import './pupil-distill-settings.ts';
 
@@ -24,11 +25,9 @@ interface Field {
   label: string;
   hint: string;
   kind: Kind;
-  check?: (n: number) => string | undefined;
+  check?: Check;
 }
 
-const atLeast = (min: number) => (n: number) => (n >= min ? undefined : `Must be at least ${min}.`);
-const between = (lo: number, hi: number) => (n: number) => (n >= lo && n <= hi ? undefined : `Must be from ${lo} to ${hi}.`);
 
 // The length field's path switches between train.maxSteps and train.epochs with the unit select.
 const FIELDS: Field[] = [
@@ -153,13 +152,7 @@ export class PupilTrainControls extends LitElement {
 
   private fieldError(f: Field, s: string): string | undefined {
     if (f.kind === 'schedule') return undefined;
-    if (s.trim() === '') return 'Required.';
-    const n = Number(s);
-    if (!Number.isFinite(n)) return 'Must be a number.';
-    if (f.kind === 'int' || (f.path === 'length' && this._unit === 'steps')) {
-      if (!Number.isInteger(n)) return 'Must be a whole number.';
-    }
-    return f.check?.(n);
+    return numberError(s, f.kind === 'int' || (f.path === 'length' && this._unit === 'steps'), f.check);
   }
 
   private build(): TrainControlsConfig {
@@ -236,14 +229,14 @@ export class PupilTrainControls extends LitElement {
   private renderField(f: Field, locked: boolean) {
     const id = idOf(f.path);
     const err = this._errors[f.path];
-    const describedBy = `${id}-hint${err ? ` ${id}-err` : ''}`;
+    const described = describedBy(id, err);
     let control;
     if (f.kind === 'schedule') {
-      control = html`<select id=${id} ?disabled=${locked} aria-describedby=${describedBy} .value=${this._raw[f.path]} @change=${(e: Event) => this.onInput(f, e)}>
+      control = html`<select id=${id} ?disabled=${locked} aria-describedby=${described} .value=${this._raw[f.path]} @change=${(e: Event) => this.onInput(f, e)}>
         ${['cosine', 'linear', 'constant'].map((s) => html`<option value=${s} ?selected=${this._raw[f.path] === s}>${s}</option>`)}
       </select>`;
     } else {
-      const input = html`<input id=${id} inputmode="decimal" autocomplete="off" ?disabled=${locked} aria-describedby=${describedBy}
+      const input = html`<input id=${id} inputmode="decimal" autocomplete="off" ?disabled=${locked} aria-describedby=${described}
         aria-invalid=${err ? 'true' : 'false'} .value=${this._raw[f.path] ?? ''} @input=${(e: Event) => this.onInput(f, e)} />`;
       control =
         f.path === 'length'
@@ -254,12 +247,7 @@ export class PupilTrainControls extends LitElement {
             </select></div>`
           : input;
     }
-    return html`<div class="field" part="field">
-      <label for=${id}>${f.label}</label>
-      ${control}
-      <span class="hint" id="${id}-hint">${f.hint}</span>
-      ${err ? html`<span class="error" id="${id}-err" role="alert">${err}</span>` : nothing}
-    </div>`;
+    return fieldBox(id, f.label, f.hint, err, control);
   }
 
   override render() {

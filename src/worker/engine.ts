@@ -277,8 +277,8 @@ export class Engine implements EngineApi {
     try {
       store.load(student.weights);
       student.weights.clear();
-      // The run's own chat template, so the teacher is prompted as it was trained.
       const maxLength = Math.min(student.config.maxPositions, 2048);
+      // The run's own chat template, so the teacher is prompted as it was trained.
       const teacher = PupilTeacher.fromModel(
         { rt, config: student.config, store, tokenizer: student.tokenizer, destroy: () => store.destroy() },
         { name: `pupil:${runId}`, template: meta.config.data.template, maxLength, owns: true },

@@ -3,7 +3,8 @@
 // serialised (same replies concurrently as one by one), and aborting ends a call cleanly.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadStudent } from '../../src/cli/commands/chat.ts';
-import { PupilTeacher, tokenLogprobs } from '../../src/distill/teachers/pupil.ts';
+import { PupilTeacher } from '../../src/distill/teachers/pupil.ts';
+import { tokenLogprobs } from '../../src/distill/teacher.ts';
 import { resolveRenderer } from '../../src/data/template.ts';
 import { GpuCausalLM } from '../../src/generate/index.ts';
 import { chat, promptIds } from '../../src/train/evaluate.ts';

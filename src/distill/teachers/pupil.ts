@@ -11,8 +11,6 @@ import type { ParamStore } from '../../models/params.ts';
 import { chat } from '../../train/evaluate.ts';
 import { tokenLogprobs, type Teacher, type TeacherMessage, type TeacherOptions, type TeacherReply, type TokenLogprobs } from '../teacher.ts';
 
-export { tokenLogprobs };
-
 export interface PupilTeacherInit {
   model: CausalLM;
   tokenizer: TextTokenizer;

@@ -13,7 +13,7 @@
 // transformers.js keeps its settings (remote host, path template, fetch, cache) in one global
 // `env`: load() sets them for the duration of its downloads and puts back what it found.
 // generate() applies the model's chat template, then the library's own generate() with a
-// TextStreamer (streaming), a StoppingCriteria (stop strings and abort) and, for log-probabilities,
+// streamer (streaming), a StoppingCriteria (stop strings and abort) and, for log-probabilities,
 // a tap on the model's forward that reads each step's raw logits (generate() returns no scores).
 import { IncrementalDecoder, StopMatcher } from '../../generate/stop.ts';
 import { tokenLogprobs, type Teacher, type TeacherMessage, type TeacherOptions, type TeacherReply, type TokenLogprobs } from '../teacher.ts';
@@ -149,11 +149,16 @@ export class TransformersTeacher implements Teacher {
     // is exact) and onText hears only text before it.
     const incremental = new IncrementalDecoder({ decode: (ids, d) => tokenizer.decode(Array.from(ids), { skip_special_tokens: d?.skipSpecial ?? true }) }, Array.from(inputs.input_ids.data as ArrayLike<bigint | number>, Number));
     let streamed = '';
-    const streamer = new lib.TextStreamer(tokenizer, {
-      skip_prompt: true,
-      callback_function: () => {}, // its own text is not used (and would go to stdout by default)
-      token_callback_function: (tokens: bigint[]) => {
-        for (const t of tokens) {
+    // generate() hands each new token to a streamer; a BaseStreamer rather than the TextStreamer,
+    // whose put() re-decodes its whole cache of text on every token.
+    class Streamer extends lib.BaseStreamer {
+      private prompt = true;
+      override put(value: bigint[][]): void {
+        if (this.prompt) {
+          this.prompt = false; // the first call carries the prompt
+          return;
+        }
+        for (const t of value[0]) {
           const id = Number(t);
           generated.push(id);
           // Runs after sampling and before the next forward: `last` holds this token's logits.
@@ -163,8 +168,10 @@ export class TransformersTeacher implements Teacher {
           if (safe && o.onText) o.onText((streamed += safe, safe));
           if (stopped) stopHit = true;
         }
-      },
-    });
+      }
+      override end(): void {}
+    }
+    const streamer = new Streamer();
     class Criteria extends lib.StoppingCriteria {
       override _call(ids: number[][]): boolean[] {
         if (o.signal?.aborted) cancelled = true;
