@@ -11,7 +11,7 @@
 // Tq rows of a graph (P or 1), Tmax cache capacity (maxLength).
 import type { Runtime, Step } from '../gpu/runtime.ts';
 import { reshape, type Tensor } from '../gpu/tensor.ts';
-import type { ModelConfig } from '../models/config.ts';
+import { attentionScale, type ModelConfig } from '../models/config.ts';
 import { gpt2Names } from '../models/gpt2/index.ts';
 import { llamaSpec } from '../models/llama/index.ts';
 import type { ParamStore } from '../models/params.ts';
@@ -229,7 +229,7 @@ export class GpuCausalLM implements CausalLM {
       steps.push(
         ...kvCacheWrite(rt, { cache: this.kCache[l], kv: k4, pastLength: this.past }),
         ...kvCacheWrite(rt, { cache: this.vCache[l], kv: v4, pastLength: this.past }),
-        ...attentionDecode(rt, { out: att4, q: q4, kCache: this.kCache[l], vCache: this.vCache[l], pastLength: this.past }),
+        ...attentionDecode(rt, { out: att4, q: q4, kCache: this.kCache[l], vCache: this.vCache[l], pastLength: this.past, scale: attentionScale(cfg, l) }),
         ...linearForward(rt, { out: x, inp: att, weight: w.p(n.o.weight), bias: w.p(n.o.bias), layout, accumulate: true }),
         ...normForward(rt, cfg.norm, { out: ln, saved, inp: x, weight: w.p(n.norm2.weight), bias: w.p(n.norm2.bias), eps: cfg.normEps }),
         ...mlpForward(mlpCtx, n.mlp, { out: x, s: mlp, inp: ln }),

@@ -33,10 +33,17 @@ export interface ModelConfig {
   attentionBias: boolean;
   /** The LM head shares the embedding table (no separate lm_head.weight). */
   tieWordEmbeddings: boolean;
+  /** GPT-2's scale_attn_by_inverse_layer_idx: layer l's scores are also divided by l + 1. */
+  scaleAttnByLayer?: boolean;
   bosTokenId?: number;
   eosTokenId?: number | number[];
   /** The config.json this came from, kept for export. */
   hf: HFConfig;
+}
+
+/** The attention scale of layer `layer` (from 0): 1/sqrt(D), over layer + 1 with scaleAttnByLayer. */
+export function attentionScale(cfg: ModelConfig, layer: number): number {
+  return 1 / Math.sqrt(cfg.headDim) / (cfg.scaleAttnByLayer ? layer + 1 : 1);
 }
 
 /** A config field the architecture cannot honour: names the field and the value. */

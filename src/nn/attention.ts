@@ -29,6 +29,7 @@ export function attentionForwardLayer(
     out: Tensor; // (N, C), accumulated into
     s: AttentionSaved;
     inp: Tensor; // (N, C), the normalised input
+    scale: number; // of the scores (attentionScale)
   },
 ): Step[] {
   const { rt, d, w, layout, inputs } = ctx;
@@ -53,7 +54,7 @@ export function attentionForwardLayer(
     steps.push(...ropeForward(rt, { out: k4, inp: k4, positions: inputs.positions, table: ctx.ropeTable }));
   }
   steps.push(
-    ...attentionForward(rt, { out: heads(s.att, d.B, d.T, d.Hq, d.D), lse: s.lse, q: q4, k: k4, v: heads(s.v, d.B, d.T, d.Hkv, d.D), segmentIds: inputs.segmentIds }),
+    ...attentionForward(rt, { out: heads(s.att, d.B, d.T, d.Hq, d.D), lse: s.lse, q: q4, k: k4, v: heads(s.v, d.B, d.T, d.Hkv, d.D), segmentIds: inputs.segmentIds, scale: a.scale }),
   );
   steps.push(...linearForward(rt, { out: a.out, inp: s.att, weight: w.p(names.o.weight), bias: w.p(names.o.bias), layout, accumulate: true }));
   return steps;
@@ -71,6 +72,7 @@ export function attentionBackwardLayer(
     dout: Tensor; // (N, C)
     s: AttentionSaved;
     inp: Tensor; // (N, C), the normalised input
+    scale: number; // as in the forward
   },
 ): Step[] {
   const { rt, d, w, layout, inputs, ones } = ctx;
@@ -85,7 +87,7 @@ export function attentionBackwardLayer(
     ...attentionBackward(rt, {
       dq: dq4, dk: dk4, dv: heads(dv, d.B, d.T, d.Hkv, d.D), dout: heads(datt, d.B, d.T, d.Hq, d.D),
       q: q4, k: heads(s.k, d.B, d.T, d.Hkv, d.D), v: heads(s.v, d.B, d.T, d.Hkv, d.D), out: heads(s.att, d.B, d.T, d.Hq, d.D),
-      lse: s.lse, delta, segmentIds: inputs.segmentIds,
+      lse: s.lse, delta, segmentIds: inputs.segmentIds, scale: a.scale,
     }),
   );
   if (ctx.ropeTable) {

@@ -4,6 +4,7 @@
 // holding dx (the norms' backward adds into it). Letters as in src/nn/types.ts.
 import type { Step } from '../gpu/runtime.ts';
 import type { Tensor } from '../gpu/tensor.ts';
+import { attentionScale } from '../models/config.ts';
 import { attentionBackwardLayer, attentionForwardLayer, type AttentionSaved } from './attention.ts';
 import type { LayerContext } from './context.ts';
 import { mlpBackward, mlpForward, type MlpSaved } from './mlp.ts';
@@ -61,13 +62,13 @@ export function blockSaved(get: (name: string) => Tensor, has: (name: string) =>
  * x → y. Without `out` (recomputation in the backward) it stops once everything the backward
  * reads exists, skipping the last projection.
  */
-export function blockForward(ctx: LayerContext, names: LayerNames, s: BlockSaved, inp: Tensor, out?: Tensor): Step[] {
+export function blockForward(ctx: LayerContext, layer: number, names: LayerNames, s: BlockSaved, inp: Tensor, out?: Tensor): Step[] {
   const { rt, cfg, w } = ctx;
   const kind = cfg.norm;
   return [
     ...normForward(rt, kind, { out: s.ln1, saved: s.n1, inp, weight: w.p(names.norm1.weight), bias: w.p(names.norm1.bias), eps: cfg.normEps }),
     rt.copy(s.xmid, inp),
-    ...attentionForwardLayer(ctx, names, { out: s.xmid, s: s.attn, inp: s.ln1 }),
+    ...attentionForwardLayer(ctx, names, { out: s.xmid, s: s.attn, inp: s.ln1, scale: attentionScale(cfg, layer) }),
     ...normForward(rt, kind, { out: s.ln2, saved: s.n2, inp: s.xmid, weight: w.p(names.norm2.weight), bias: w.p(names.norm2.bias), eps: cfg.normEps }),
     ...(out ? [rt.copy(out, s.xmid)] : []),
     ...mlpForward(ctx, names.mlp, { out, s: s.mlp, inp: s.ln2 }),
@@ -75,7 +76,7 @@ export function blockForward(ctx: LayerContext, names: LayerNames, s: BlockSaved
 }
 
 /** dres: dy on entry, dx on exit. Parameter gradients are accumulated. */
-export function blockBackward(ctx: LayerContext, names: LayerNames, s: BlockSaved, inp: Tensor, dres: Tensor): Step[] {
+export function blockBackward(ctx: LayerContext, layer: number, names: LayerNames, s: BlockSaved, inp: Tensor, dres: Tensor): Step[] {
   const { rt, cfg, w } = ctx;
   const kind = cfg.norm;
   const { dln, norm: scratch } = ctx.scratch;
@@ -85,7 +86,7 @@ export function blockBackward(ctx: LayerContext, names: LayerNames, s: BlockSave
       dinp: dres, accumulate: true, dweight: w.gOrDiscard(names.norm2.weight, 0)!, dbias: w.gOrDiscard(names.norm2.bias, 1), scratch,
       dout: dln, inp: s.xmid, weight: w.p(names.norm2.weight), saved: s.n2,
     }),
-    ...attentionBackwardLayer(ctx, names, { dinp: dln, dout: dres, s: s.attn, inp: s.ln1 }),
+    ...attentionBackwardLayer(ctx, names, { dinp: dln, dout: dres, s: s.attn, inp: s.ln1, scale: attentionScale(cfg, layer) }),
     ...normBackward(rt, kind, {
       dinp: dres, accumulate: true, dweight: w.gOrDiscard(names.norm1.weight, 0)!, dbias: w.gOrDiscard(names.norm1.bias, 1), scratch,
       dout: dln, inp, weight: w.p(names.norm1.weight), saved: s.n1,

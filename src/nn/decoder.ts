@@ -111,7 +111,7 @@ export function buildDecoder(rt: Runtime, cfg: ModelConfig, spec: DecoderSpec, s
   const forward: Step[] = [
     ...embedForward(rt, { out: bt(res(0)), ids: inputs.ids, wte: w.p(names.embed), positions: inputs.positions, wpe: w.p(names.positions) }),
   ];
-  for (let l = 0; l < L; l++) forward.push(...blockForward(ctx, names.layers[l], saved[l], res(l), res(l + 1)));
+  for (let l = 0; l < L; l++) forward.push(...blockForward(ctx, l, names.layers[l], saved[l], res(l), res(l + 1)));
   forward.push(...normForward(rt, cfg.norm, { out: hidden, saved: finalSaved, inp: res(L), weight: w.p(fn.weight), bias: w.p(fn.bias), eps: cfg.normEps }));
 
   if (opts.forwardOnly) {
@@ -125,8 +125,8 @@ export function buildDecoder(rt: Runtime, cfg: ModelConfig, spec: DecoderSpec, s
     }),
   ];
   for (let l = L - 1; l >= 0; l--) {
-    if (opts.recompute) backward.push(...blockForward(ctx, names.layers[l], saved[l], res(l)));
-    backward.push(...blockBackward(ctx, names.layers[l], saved[l], res(l), dres));
+    if (opts.recompute) backward.push(...blockForward(ctx, l, names.layers[l], saved[l], res(l)));
+    backward.push(...blockBackward(ctx, l, names.layers[l], saved[l], res(l), dres));
   }
   backward.push(
     ...embedBackward(rt, {

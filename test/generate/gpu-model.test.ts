@@ -148,4 +148,5 @@ describe('GPU CausalLM: decoding with the KV cache equals decoding by full recom
   it('llama (GQA, RoPE, SwiGLU, tied head)', async () => compare('llama', tinyConfig('llama', { ...base, kvHeads: 2 })));
   it('qwen2 (q/k/v biases, untied head)', async () => compare('qwen2', tinyConfig('qwen2', { ...base, kvHeads: 1, tie: false })));
   it('gpt2 (learned positions, LayerNorm, fused c_attn, Conv1D)', async () => compare('gpt2', tinyConfig('gpt2', base)));
+  it('gpt2 with scale_attn_by_inverse_layer_idx', async () => compare('gpt2', tinyConfig('gpt2', { ...base, scale_attn_by_inverse_layer_idx: true })));
 });

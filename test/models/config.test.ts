@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { UnsupportedConfigError, type HFConfig } from '../../src/models/config.ts';
+import { attentionScale, UnsupportedConfigError, type HFConfig } from '../../src/models/config.ts';
 import { initialize, tinyConfig } from '../../src/models/init.ts';
 import { ropeScalingInvFreq } from '../../src/models/llama/config.ts';
 import { architectures, parseConfig } from '../../src/models/registry.ts';
@@ -47,9 +47,16 @@ describe('config.json parsing', () => {
     rejects(tinyConfig('llama', { intermediate_size: 'big' }), 'intermediate_size', 'big');
     rejects(tinyConfig('qwen2', { use_sliding_window: true }), 'use_sliding_window', true);
     rejects(tinyConfig('gpt2', { activation_function: 'relu' }), 'activation_function', 'relu');
-    rejects(tinyConfig('gpt2', { scale_attn_by_inverse_layer_idx: true }), 'scale_attn_by_inverse_layer_idx', true);
     rejects(tinyConfig('gpt2', { n_head: 5 }), 'n_head', 5);
     rejects(tinyConfig('gpt2', { tie_word_embeddings: 'yes' }), 'tie_word_embeddings', 'yes');
+  });
+
+  it("gpt2's scale_attn_by_inverse_layer_idx divides layer l's scores by l + 1 as well", () => {
+    const on = parseConfig(tinyConfig('gpt2', { heads: 4, hidden: 64, scale_attn_by_inverse_layer_idx: true })).config;
+    expect(on.scaleAttnByLayer).toBe(true);
+    expect([0, 1, 2].map((l) => attentionScale(on, l))).toEqual([1 / 4, 1 / 8, 1 / 12]);
+    const off = parseConfig(tinyConfig('gpt2', { heads: 4, hidden: 64 })).config;
+    expect([0, 1].map((l) => attentionScale(off, l))).toEqual([1 / 4, 1 / 4]);
   });
 
   it('parameters: Hugging Face names and shapes, decay on matrices only, for every preset', () => {

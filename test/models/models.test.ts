@@ -71,6 +71,10 @@ describe('models against the float64 reference: loss and every parameter gradien
     await checkAgainstReference(tiny('gpt2'), { chunkRows: 8 });
   });
 
+  it('gpt2 with scale_attn_by_inverse_layer_idx (the scores of layer l over l + 1)', async () => {
+    await checkAgainstReference(tiny('gpt2', { scale_attn_by_inverse_layer_idx: true }));
+  });
+
   it('llama and gpt2 on a device without subgroups (the plain matmul kernel)', async () => {
     await checkAgainstReference(tiny('llama'), { noSubgroups: true, chunkRows: 8 });
     await checkAgainstReference(tiny('gpt2'), { noSubgroups: true });

@@ -130,6 +130,10 @@ describe('ONNX export runs in onnxruntime and matches our GPU forward', () => {
   it('gpt2 (learned positions, LayerNorm, fused c_attn, tanh GELU, tied head)', async () => {
     await parity(tinyConfig('gpt2', base));
   });
+
+  it('gpt2 with scale_attn_by_inverse_layer_idx (a per-layer scale in each attention)', async () => {
+    await parity(tinyConfig('gpt2', { ...base, scale_attn_by_inverse_layer_idx: true }));
+  });
 });
 
 describe('bad input', () => {

@@ -13,7 +13,6 @@ export function parseGpt2Config(hf: HFConfig): ModelConfig {
   // gelu_pytorch_tanh is the same tanh approximation; exact erf GELU ('gelu') is another function.
   if (act !== 'gelu_new' && act !== 'gelu_pytorch_tanh') throw new UnsupportedConfigError('activation_function', act, 'only gelu_new (tanh approximation) is implemented');
   if (hf.scale_attn_weights === false) throw new UnsupportedConfigError('scale_attn_weights', false, 'attention is always scaled by 1/sqrt(head size)');
-  if (hf.scale_attn_by_inverse_layer_idx === true) throw new UnsupportedConfigError('scale_attn_by_inverse_layer_idx', true, 'per-layer attention scaling is not implemented');
   if (hf.add_cross_attention === true) throw new UnsupportedConfigError('add_cross_attention', true, 'cross-attention is not supported');
   const C = intField(hf, ['n_embd', 'hidden_size']);
   const H = intField(hf, ['n_head', 'num_attention_heads']);
@@ -41,6 +40,7 @@ export function parseGpt2Config(hf: HFConfig): ModelConfig {
     ropeTheta: 10000,
     attentionBias: true,
     tieWordEmbeddings: tie,
+    scaleAttnByLayer: hf.scale_attn_by_inverse_layer_idx === true,
     bosTokenId: typeof hf.bos_token_id === 'number' ? hf.bos_token_id : undefined,
     eosTokenId: typeof eos === 'number' || Array.isArray(eos) ? (eos as number | number[]) : undefined,
     hf,

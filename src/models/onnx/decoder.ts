@@ -94,9 +94,9 @@ export function present(g: GraphBuilder, past: string, now: string, name: string
   return g.op('Concat', [past, now], { axis: 2 }, name);
 }
 
-/** Softmax attention of q (B, Hq, S, D) over k, v (B, Hq, T, D) with bias (B, 1, S, T), scaled by 1/sqrt(D) → (B, S, Hq·D). */
-export function attend(g: GraphBuilder, q: string, k: string, v: string, bias: string, Hq: number, D: number): string {
-  const scores = g.op('Mul', [g.op('MatMul', [q, g.op('Transpose', [k], { perm: [0, 1, 3, 2] })]), g.scalar(1 / Math.sqrt(D))]);
+/** Softmax attention of q (B, Hq, S, D) over k, v (B, Hq, T, D) with bias (B, 1, S, T), scores times `scale` (attentionScale) → (B, S, Hq·D). */
+export function attend(g: GraphBuilder, q: string, k: string, v: string, bias: string, Hq: number, D: number, scale: number): string {
+  const scores = g.op('Mul', [g.op('MatMul', [q, g.op('Transpose', [k], { perm: [0, 1, 3, 2] })]), g.scalar(scale)]);
   const probs = g.op('Softmax', [g.op('Add', [scores, bias])], { axis: -1 });
   const out = g.op('Transpose', [g.op('MatMul', [probs, v])], { perm: [0, 2, 1, 3] }); // (B, S, Hq, D)
   return g.op('Reshape', [out, g.ints([0, 0, Hq * D])]);

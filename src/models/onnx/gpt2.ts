@@ -3,7 +3,7 @@
 // feeds because the graph declares them, left padding included), LayerNorm with bias, the fused
 // c_attn split into q/k/v, tanh-GELU, biases everywhere, LM head tied to wte unless the config
 // unties it. Conv1D weights are (in, out), already what MatMul wants: stored as they are.
-import type { ModelConfig } from '../config.ts';
+import { attentionScale, type ModelConfig } from '../config.ts';
 import { attend, attentionBias, heads, io, lmHead, param, present, type Weights } from './decoder.ts';
 import { GraphBuilder } from './graph.ts';
 
@@ -46,7 +46,7 @@ export function gpt2Graph(cfg: ModelConfig, w: Weights): GraphBuilder {
     const [q, k, v] = g.many('Split', [conv1d(g, w, h, `${p}.attn.c_attn`, C, 3 * C), split], 3, { axis: -1 }).map((t) => heads(g, t, H, D)); // (B, H, S, D) each
     const kAll = present(g, past[l].key, k, `present.${l}.key`); // (B, H, T, D)
     const vAll = present(g, past[l].value, v, `present.${l}.value`);
-    x = g.op('Add', [x, conv1d(g, w, attend(g, q, kAll, vAll, bias, H, D), `${p}.attn.c_proj`, C, C)]);
+    x = g.op('Add', [x, conv1d(g, w, attend(g, q, kAll, vAll, bias, H, D, attentionScale(cfg, l)), `${p}.attn.c_proj`, C, C)]);
 
     const h2 = layerNorm(g, w, x, `${p}.ln_2`, C, eps);
     x = g.op('Add', [x, conv1d(g, w, gelu(g, conv1d(g, w, h2, `${p}.mlp.c_fc`, C, F)), `${p}.mlp.c_proj`, F, C)]); // MLP through (B, S, F)

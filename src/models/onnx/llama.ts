@@ -1,6 +1,6 @@
 // Llama and Qwen2 (llama with q/k/v biases) as an ONNX graph: RMSNorm, RoPE from float64 cos/sin
 // tables gathered by position_ids, grouped-query heads by Expand, SwiGLU MLP.
-import type { ModelConfig } from '../config.ts';
+import { attentionScale, type ModelConfig } from '../config.ts';
 import { ropeScalingInvFreq } from '../llama/config.ts';
 import { attend, attentionBias, get, heads, io, lmHead, param, present, transpose, type Weights } from './decoder.ts';
 import { GraphBuilder } from './graph.ts';
@@ -67,7 +67,7 @@ export function llamaGraph(cfg: ModelConfig, w: Weights): GraphBuilder {
     const v = heads(g, linear(g, w, h, `${p}.self_attn.v_proj`, Hkv * D, C, cfg.attentionBias), Hkv, D); // (B, Hkv, S, D)
     const kAll = present(g, past[l].key, k, `present.${l}.key`); // (B, Hkv, T, D)
     const vAll = present(g, past[l].value, v, `present.${l}.value`);
-    const a = attend(g, q, repeatKv(g, kAll, Hq, Hkv, D), repeatKv(g, vAll, Hq, Hkv, D), bias, Hq, D);
+    const a = attend(g, q, repeatKv(g, kAll, Hq, Hkv, D), repeatKv(g, vAll, Hq, Hkv, D), bias, Hq, D, attentionScale(cfg, l));
     x = g.op('Add', [x, linear(g, w, a, `${p}.self_attn.o_proj`, C, Hq * D)]);
 
     const h2 = rmsNorm(g, x, param(g, w, `${p}.post_attention_layernorm.weight`, [C]), eps);
