@@ -9,11 +9,11 @@
 // loop below except the one over D runs to a constant and is unrolled), vec4 loads along D, and
 // values every lane needs are loaded once and shared with subgroupBroadcast at constant lanes.
 //
-// Layout: lane l owns queries 4l .. 4l+3 of a block of QB = 4 * SGW queries, and a tile's 32 key
-// rows are broadcast from the lanes that loaded them (keyRows), so that the score-shaped products
-// (S^T = K Q^T, dP^T = V dO^T) and the D-shaped products with rows on the query side (O += P V,
-// dQ += dS K) need nothing else from other lanes, and the softmax statistics of a query are in its
-// lane. dK += dS^T Q and dV += P^T dO (accumulateDkDv) own vec4 columns l, l + SGW, ... of D and
+// Layout: lane l owns queries l, l + 8, l + 16, l + 24 of a block of QB = 4 * SGW queries
+// (laneQueries), and a tile's 32 key rows are broadcast from the lanes that loaded them (keyRows),
+// so that the score-shaped products (S^T = K Q^T, dP^T = V dO^T) and the D-shaped products with
+// rows on the query side (O += P V, dQ += dS K) need nothing else from other lanes, and the softmax
+// statistics of a query are in its lane. dK += dS^T Q and dV += P^T dO (accumulateDkDv) own vec4 columns l, l + SGW, ... of D and
 // take P and dS from lane L by a shuffle. Causal tiles above the diagonal are never visited, and a
 // tile whose pairs all have different segment ids is skipped.
 //
@@ -84,6 +84,9 @@ struct Params {
 fn qrow(b: u32, i: u32, h: u32) -> u32 { return ((b * p.T + min(i, p.T - 1u)) * p.Hq + h) * (p.D / 4u); }
 fn kvrow(b: u32, j: u32, h: u32) -> u32 { return ((b * p.T + min(j, p.T - 1u)) * p.Hkv + h) * (p.D / 4u); }
 fn kvrows4(b: u32, j: u32, h: u32) -> vec4u { return vec4u(kvrow(b, j, h), kvrow(b, j + 8u, h), kvrow(b, j + 16u, h), kvrow(b, j + 24u, h)); }
+// The 4 queries of lane l in the block starting at i0: i0 + l + 8c, c = 0 .. 3 (component c of the
+// lane's vec4s). Interleaved so that a diagonal step's masked pairs fall in whole components.
+fn laneQueries(i0: u32, sl: u32) -> vec4u { return vec4u(i0 + sl) + vec4u(0u, SGW, 2u * SGW, 3u * SGW); }
 fn statrow(b: u32, h: u32, i: u32) -> u32 { return (b * p.Hq + h) * p.T + min(i, p.T - 1u); }
 fn col(sl: u32, u: u32) -> u32 { return min(sl + SGW * u, p.D / 4u - 1u); }
 fn colOk(sl: u32, u: u32) -> bool { return sl + SGW * u < p.D / 4u; }
@@ -148,12 +151,26 @@ fn loadKeyTile(b: u32, j0: u32, hk: u32, sl: u32) -> KeyTile {
 fn step4(acc: vec4f, x: vec4f, b0: vec4f, b1: vec4f, b2: vec4f, b3: vec4f) -> vec4f {
   return fma(vec4f(x.x), b0, fma(vec4f(x.y), b1, fma(vec4f(x.z), b2, fma(vec4f(x.w), b3, acc))));
 }
+// step4 for components `first` .. 3 of acc only; the others are returned unchanged. On a diagonal
+// step key j0 + r is masked for every query of component c < r / 8 (laneQueries), so those
+// components are not computed at all. `first` folds to a constant wherever the key loop unrolls.
+fn step4from(acc: vec4f, x: vec4f, b0: vec4f, b1: vec4f, b2: vec4f, b3: vec4f, first: u32) -> vec4f {
+  switch first {
+    case 0u: { return step4(acc, x, b0, b1, b2, b3); }
+    case 1u: { return vec4f(acc.x, fma(vec3f(x.x), b0.yzw, fma(vec3f(x.y), b1.yzw, fma(vec3f(x.z), b2.yzw, fma(vec3f(x.w), b3.yzw, acc.yzw))))); }
+    case 2u: { return vec4f(acc.xy, fma(vec2f(x.x), b0.zw, fma(vec2f(x.y), b1.zw, fma(vec2f(x.z), b2.zw, fma(vec2f(x.w), b3.zw, acc.zw))))); }
+    default: { return vec4f(acc.xyz, fma(x.x, b0.w, fma(x.y, b1.w, fma(x.z, b2.w, fma(x.w, b3.w, acc.w))))); }
+  }
+}
+// The first component of the lane's queries that key j0 + r can see on a step, with `diag` when the
+// step is on the diagonal (i0 == j0).
+fn firstSeen(r: u32, diag: bool) -> u32 { return select(0u, r / SGW, diag); }
 
 // A key tile's rows against the lane's 4 queries: s[r] = k_{j0+r} . (the lane's queries), or v's rows
 // with `values` (dP^T against dO), with qt those query rows transposed per vec4 column (qt[4d + e]:
 // component e of column d) and kt the lane's key rows (kvrows4). The rows of each column are read
 // by the lanes and broadcast (keyRows). `values` is a literal at every call, so the branch folds.
-fn keyScores(kt: vec4u, qt: ptr<function, array<vec4f, DMAX>>, values: bool) -> array<vec4f, TK> {
+fn keyScores(kt: vec4u, qt: ptr<function, array<vec4f, DMAX>>, values: bool, diag: bool) -> array<vec4f, TK> {
   var s = array<vec4f, TK>();
   for (var d = 0u; d < p.D / 4u; d++) {
     var kk: array<vec4f, TK>;
@@ -166,19 +183,20 @@ fn keyScores(kt: vec4u, qt: ptr<function, array<vec4f, DMAX>>, values: bool) -> 
     let t1 = (*qt)[4u * d + 1u];
     let t2 = (*qt)[4u * d + 2u];
     let t3 = (*qt)[4u * d + 3u];
-    for (var r = 0u; r < TK; r++) { s[r] = step4(s[r], kk[r], t0, t1, t2, t3); }
+    for (var r = 0u; r < TK; r++) { s[r] = step4from(s[r], kk[r], t0, t1, t2, t3, firstSeen(r, diag)); }
   }
   return s;
 }
 
 // a[c] += Σ_r w[r][c] * rows[r]: one vec4 column of the lane's 4 queries (a[c]: query c) plus a
 // weighted sum of the tile's 32 rows at that column (O += P V, dQ += dS K).
-fn addRows(a0: mat4x4f, w: array<vec4f, TK>, rows: array<vec4f, TK>) -> mat4x4f {
+fn addRows(a0: mat4x4f, w: array<vec4f, TK>, rows: array<vec4f, TK>, diag: bool) -> mat4x4f {
   var a = a0;
   for (var r = 0u; r < TK; r++) {
-    a[0] = fma(vec4f(w[r].x), rows[r], a[0]);
-    a[1] = fma(vec4f(w[r].y), rows[r], a[1]);
-    a[2] = fma(vec4f(w[r].z), rows[r], a[2]);
+    let first = firstSeen(r, diag);
+    if (first == 0u) { a[0] = fma(vec4f(w[r].x), rows[r], a[0]); }
+    if (first <= 1u) { a[1] = fma(vec4f(w[r].y), rows[r], a[1]); }
+    if (first <= 2u) { a[2] = fma(vec4f(w[r].z), rows[r], a[2]); }
     a[3] = fma(vec4f(w[r].w), rows[r], a[3]);
   }
   return a;
@@ -202,11 +220,11 @@ fn tileMask(j0: u32, qi: vec4u, segq: vec4i, segk: array<i32, TK>) -> TileMask {
   t.some = subgroupAny(some);
   return t;
 }
-// With segment ids: whether the step of the lane's queries i0 + 4l .. against keys j0 .. j0+31 has
+// With segment ids: whether the step of the lane's queries (laneQueries) against keys j0 .. j0+31 has
 // no valid pair (documents that do not meet), so the step is skipped.
 fn emptyStep(b: u32, j0: u32, i0: u32, sl: u32, segk: array<i32, TK>) -> bool {
   if (!SEGMENTS) { return false; }
-  let qi = vec4u(i0 + 4u * sl) + vec4u(0u, 1u, 2u, 3u);
+  let qi = laneQueries(i0, sl);
   return !tileMask(j0, qi, querySegments(b, qi), segk).some;
 }
 fn querySegments(b: u32, qi: vec4u) -> vec4i {
@@ -215,20 +233,23 @@ fn querySegments(b: u32, qi: vec4u) -> vec4i {
 }
 
 // Grid: (ceil(T / QB), Hq, B). Laid out as backward_dkdv's keyStep: lane l owns queries
-// i0 + 4l .. i0 + 4l+3 (so the softmax statistics of its queries are in its own registers), and a
+// laneQueries(i0, l) (so the softmax statistics of its queries are in its own registers), and a
 // key tile's 32 rows of k, then of v, are broadcast from the lanes that loaded them at constant
 // lanes (keyRows). S^T = K Q^T, then O += P V one vec4 column of D at a time, as backward_fused's
 // dQ. Why: the older layout (keys across lanes, D columns across lanes) moved P between lanes with
 // a runtime lane index, which lavapipe compiles to a per-lane loop through the stack. Measured on
 // lavapipe: 7.4 -> 5.5 ms at B=4 H=8 T=256 D=64, 2.5 -> 1.7 ms at the training shape (B=8 H=4
-// T=128); 8 queries per lane (twice the reuse of each k, v load) was slower (spills).
+// T=128); 8 queries per lane (twice the reuse of each k, v load) was slower (spills). The last,
+// diagonal, tile computes only the components of the lane's queries that can see each key
+// (step4from, addRows with diag): 4.9 -> 4.6 ms at B=4 H=8 T=256. The same for the backward's
+// diagonal steps doubled the fused kernel's compile time (5 -> 11 s) for no measurable gain.
 @compute @workgroup_size(SGW)
 fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) sl: u32) {
   let b = wid.z;
   let h = wid.y;
   let hk = h / (p.Hq / p.Hkv);
   let i0 = wid.x * QB;
-  let qi = vec4u(i0 + 4u * sl) + vec4u(0u, 1u, 2u, 3u);
+  let qi = laneQueries(i0, sl);
   let qr = vec4u(qrow(b, qi.x, h), qrow(b, qi.y, h), qrow(b, qi.z, h), qrow(b, qi.w, h));
   // The lane's 4 query rows, transposed per vec4 column d and pre-scaled: qt[4d + e] holds
   // component e of column d for the 4 queries, times scale * log2(e).
@@ -254,7 +275,10 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) s
       if (!mk.some) { continue; }
     }
     let kt = kvrows4(b, j0 + (sl & 7u), hk);
-    var s = keyScores(kt, &qt, false);  // s[r]: key j0 + r against the lane's 4 queries
+    // s[r]: key j0 + r against the lane's 4 queries; the diagonal step skips what it masks.
+    let diag = j0 == i0;
+    var s: array<vec4f, TK>;
+    if (diag) { s = keyScores(kt, &qt, false, true); } else { s = keyScores(kt, &qt, false, false); }
     if (partial) {
       for (var r = 0u; r < TK; r++) { s[r] = select(vec4f(MASKED), s[r], mk.ok[r]); }
     }
@@ -270,7 +294,9 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) s
     m = mx;
     for (var d = 0u; d < p.D / 4u; d++) {
       let vv = keyRows(vec4f(v[kt.x + d]), vec4f(v[kt.y + d]), vec4f(v[kt.z + d]), vec4f(v[kt.w + d]));
-      let a = addRows(mat4x4f(o[4u * d] * alpha.x, o[4u * d + 1u] * alpha.y, o[4u * d + 2u] * alpha.z, o[4u * d + 3u] * alpha.w), s, vv);
+      let a0 = mat4x4f(o[4u * d] * alpha.x, o[4u * d + 1u] * alpha.y, o[4u * d + 2u] * alpha.z, o[4u * d + 3u] * alpha.w);
+      var a: mat4x4f;
+      if (diag) { a = addRows(a0, s, vv, true); } else { a = addRows(a0, s, vv, false); }
       o[4u * d] = a[0];
       o[4u * d + 1u] = a[1];
       o[4u * d + 2u] = a[2];
@@ -289,14 +315,14 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) s
 }
 
 // One step of the dk/dv layout: keys j0 .. j0+31 (rows, broadcast from the lane's KeyTile: lane
-// l % 8 holds key rows l % 8 + 8m) against the lane's queries i0 + 4l .. i0 + 4l+3 of head h. Returns P and dS = scale * P *
+// l % 8 holds key rows l % 8 + 8m) against the lane's queries (laneQueries) of head h. Returns P and dS = scale * P *
 // (dP - delta), zero where masked, or some = false (nothing computed) when no pair is valid.
 // Queries past T are clamped copies of row T - 1 and must not count; keys past T have j > i for
 // every real query.
 struct KeyStep { pr: array<vec4f, TK>, ds: array<vec4f, TK>, some: bool }
 fn keyStep(b: u32, h: u32, j0: u32, i0: u32, sl: u32, kt: ptr<function, KeyTile>, segk: array<i32, TK>) -> KeyStep {
   var o = KeyStep();
-  let qi = vec4u(i0 + 4u * sl) + vec4u(0u, 1u, 2u, 3u);
+  let qi = laneQueries(i0, sl);
   let partial = partialTile(j0, i0);
   var mk: TileMask;
   if (partial) {
@@ -342,7 +368,7 @@ fn accumulateDkDv(b: u32, h: u32, i0: u32, sl: u32, ks: KeyStep, dka: ptr<functi
   for (var L = 0u; L < SGW; L++) {
     var oc: array<vec4f, 4u * NU>;
     for (var c = 0u; c < 4u; c++) {
-      let base = qrow(b, i0 + 4u * L + c, h);
+      let base = qrow(b, i0 + L + SGW * c, h);
       for (var u = 0u; u < NU; u++) { oc[c * NU + u] = vec4f(dout[base + col(sl, u)]); }
     }
     for (var r = 0u; r < TK; r++) {
@@ -353,7 +379,7 @@ fn accumulateDkDv(b: u32, h: u32, i0: u32, sl: u32, ks: KeyStep, dka: ptr<functi
   for (var L = 0u; L < SGW; L++) {
     var qc: array<vec4f, 4u * NU>;
     for (var c = 0u; c < 4u; c++) {
-      let base = qrow(b, i0 + 4u * L + c, h);
+      let base = qrow(b, i0 + L + SGW * c, h);
       for (var u = 0u; u < NU; u++) { qc[c * NU + u] = vec4f(q[base + col(sl, u)]); }
     }
     for (var r = 0u; r < TK; r++) {
@@ -383,7 +409,7 @@ fn storeDkDv(b: u32, hk: u32, j0: u32, sl: u32, dka: array<vec4f, TK * NU>, dva:
 }
 
 // Grid: (ceil(T / TK), Hkv, B). One workgroup owns TK = 32 keys and all D columns of their dK and
-// dV. Each step takes 4 * SGW queries, lane l queries 4l .. 4l+3, and is laid out as a matmul
+// dV. Each step takes 4 * SGW queries, 4 per lane (laneQueries), and is laid out as a matmul
 // micro-kernel (matmul_subgroup.wgsl's nt4 then nn4): S^T and dP^T (32 keys x the lane's 4
 // queries) with the key rows broadcast and the 4 query rows gathered, which puts the row
 // statistics of the lane's queries in its own registers; then dV += P dO and dK += dS Q with P,
@@ -413,7 +439,7 @@ fn backward_dkdv(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation
   storeDkDv(b, hk, j0, sl, dka, dva);
 }
 
-// Grid: (ceil(T / QB), Hq, B). The forward's layout: lane l owns queries i0 + 4l .. i0 + 4l+3,
+// Grid: (ceil(T / QB), Hq, B). The forward's layout: lane l owns queries laneQueries(i0, l),
 // a key tile's rows are broadcast (keyRows); S^T and dP^T as keyStep, then dQ += dS K one vec4
 // column at a time into registers (as the forward's O += P V), k read a second time.
 @compute @workgroup_size(SGW)
@@ -422,7 +448,7 @@ fn backward_dq(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_i
   let h = wid.y;
   let hk = h / (p.Hq / p.Hkv);
   let i0 = wid.x * QB;
-  let qi = vec4u(i0 + 4u * sl) + vec4u(0u, 1u, 2u, 3u);
+  let qi = laneQueries(i0, sl);
   let qr = vec4u(qrow(b, qi.x, h), qrow(b, qi.y, h), qrow(b, qi.z, h), qrow(b, qi.w, h));
   // q and dout of the lane's queries, transposed per column as in the forward.
   var qt = array<vec4f, DMAX>();
@@ -452,8 +478,8 @@ fn backward_dq(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_i
       if (!mk.some) { continue; }
     }
     let kt = kvrows4(b, j0 + (sl & 7u), hk);
-    let s = keyScores(kt, &qt, false);
-    var dp = keyScores(kt, &ot, true);
+    let s = keyScores(kt, &qt, false, false);
+    var dp = keyScores(kt, &ot, true, false);
     // dp becomes dS.
     for (var r = 0u; r < TK; r++) {
       var pr = exp2(s[r] * p.scale2 - lse2);
@@ -462,7 +488,7 @@ fn backward_dq(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_i
     }
     for (var d = 0u; d < p.D / 4u; d++) {
       let kk = keyRows(vec4f(k[kt.x + d]), vec4f(k[kt.y + d]), vec4f(k[kt.z + d]), vec4f(k[kt.w + d]));
-      let a = addRows(mat4x4f(dqa[4u * d], dqa[4u * d + 1u], dqa[4u * d + 2u], dqa[4u * d + 3u]), dp, kk);
+      let a = addRows(mat4x4f(dqa[4u * d], dqa[4u * d + 1u], dqa[4u * d + 2u], dqa[4u * d + 3u]), dp, kk, false);
       dqa[4u * d] = a[0];
       dqa[4u * d + 1u] = a[1];
       dqa[4u * d + 2u] = a[2];
@@ -495,11 +521,11 @@ fn backward_fused(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocatio
   let hk = wid.y;
   let G = p.Hq / p.Hkv;
   if (p.accumulate == 0u) {
-    // Zeroed by the lane that accumulates them below (queries 4l .. 4l+3 of every block of QB).
+    // Zeroed by the lane that accumulates them below (laneQueries of every block of QB).
     for (var h = hk * G; h < hk * G + G; h++) {
       for (var i0 = 0u; i0 < p.T; i0 += QB) {
         for (var c = 0u; c < 4u; c++) {
-          let i = i0 + 4u * sl + c;
+          let i = i0 + sl + SGW * c;
           if (i < p.T) {
             let base = qrow(b, i, h);
             for (var d = 0u; d < p.D / 4u; d++) { dq[base + d] = vec4f(0.0); }
@@ -523,11 +549,11 @@ fn backward_fused(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocatio
         // 32 key rows at column d broadcast from the KeyTile, as in keyStep. Measured on
         // lavapipe: 1.5x faster than accumulateDkDv's layout (dS from lane L, K at the lane's
         // columns in registers), whose unrolled code was also twice as slow to compile.
-        let qi = vec4u(i0 + 4u * sl) + vec4u(0u, 1u, 2u, 3u);
+        let qi = laneQueries(i0, sl);
         let qr = vec4u(qrow(b, qi.x, h), qrow(b, qi.y, h), qrow(b, qi.z, h), qrow(b, qi.w, h));
         for (var d = 0u; d < p.D / 4u; d++) {
           let kk = keyRows(kt.k[4u * d], kt.k[4u * d + 1u], kt.k[4u * d + 2u], kt.k[4u * d + 3u]);
-          let a = addRows(mat4x4f(), ks.ds, kk);
+          let a = addRows(mat4x4f(), ks.ds, kk, false);
           // Queries past T are clamped copies of row T - 1.
           if (qi.x < p.T) { dq[qr.x + d] += a[0]; }
           if (qi.y < p.T) { dq[qr.y + d] += a[1]; }
