@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, it, expect } from 'vitest';
 import { attentionBackward, attentionForward, attentionScratchShapes, attentionTuning, setAttentionTuning, type AttentionTiles, type AttentionTuning } from '../../src/ops/attention.ts';
 import { fromF16, toF16 } from '../../src/gpu/half.ts';
@@ -125,6 +126,14 @@ describe('attention', () => {
   // backward, the default on GPUs, is checked here at a shape that cuts its 32-key workgroups and
   // 32-query steps, with GQA and segments. Heads over 64 take the plain backward: the subgroup
   // kernels' private arrays would pass WGSL's 8 KiB of function-scope variables.
+  // Regression: a barrier made lavapipe compile backward_fused as a coroutine, 1.3-1.4x slower.
+  // The subgroup kernels need none (in backward_fused every dq, dk, dv element is zeroed, read
+  // and written by one lane).
+  it('the subgroup attention kernels have no barrier', () => {
+    const src = readFileSync(new URL('../../shaders/attention_subgroup.wgsl', import.meta.url), 'utf8');
+    expect(src).not.toMatch(/Barrier\s*\(/);
+  });
+
   it('uses the fused backward on this CPU adapter when B * Hkv >= 2', async () => {
     const rt = await getRuntime();
     expect(attentionTuning(rt).backward).toBe('fused');
