@@ -13,9 +13,9 @@
 // (laneQueries), and a tile's 32 key rows are broadcast from the lanes that loaded them (keyRows),
 // so that the score-shaped products (S^T = K Q^T, dP^T = V dO^T) and the D-shaped products with
 // rows on the query side (O += P V, dQ += dS K) need nothing else from other lanes, and the softmax
-// statistics of a query are in its lane. dK += dS^T Q and dV += P^T dO (accumulateDkDv) own vec4 columns l, l + SGW, ... of D and
-// take P and dS from lane L by a shuffle. Causal tiles above the diagonal are never visited, and a
-// tile whose pairs all have different segment ids is skipped.
+// statistics of a query are in its lane. dK += dS^T Q and dV += P^T dO (accumulateDkDv) own vec4
+// columns l, l + SGW, ... of D and take P and dS from lane L by a shuffle. Causal tiles above the
+// diagonal are never visited, and a tile whose pairs all have different segment ids is skipped.
 //
 //   forward         one workgroup per (QB queries, head): online softmax over key tiles.
 //   backward_dkdv   one workgroup per (TK = 32 keys, kv head). It iterates over the Hq / Hkv query
@@ -315,8 +315,9 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) s
 }
 
 // One step of the dk/dv layout: keys j0 .. j0+31 (rows, broadcast from the lane's KeyTile: lane
-// l % 8 holds key rows l % 8 + 8m) against the lane's queries (laneQueries) of head h. Returns P and dS = scale * P *
-// (dP - delta), zero where masked, or some = false (nothing computed) when no pair is valid.
+// l % 8 holds key rows l % 8 + 8m) against the lane's queries (laneQueries) of head h. Returns P
+// and dS = scale * P * (dP - delta), zero where masked, or some = false (nothing computed) when no
+// pair is valid.
 // Queries past T are clamped copies of row T - 1 and must not count; keys past T have j > i for
 // every real query.
 struct KeyStep { pr: array<vec4f, TK>, ds: array<vec4f, TK>, some: bool }
