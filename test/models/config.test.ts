@@ -45,10 +45,32 @@ describe('config.json parsing', () => {
     rejects(tinyConfig('llama', { head_dim: 256 }), 'head_dim', 256);
     rejects(tinyConfig('llama', { vocab_size: 0 }), 'vocab_size', 0);
     rejects(tinyConfig('llama', { intermediate_size: 'big' }), 'intermediate_size', 'big');
-    rejects(tinyConfig('qwen2', { use_sliding_window: true }), 'use_sliding_window', true);
+    rejects(tinyConfig('qwen2', { use_sliding_window: true, sliding_window: 64, max_window_layers: 1 }), 'use_sliding_window', true);
+    rejects(tinyConfig('qwen2', { use_sliding_window: true, sliding_window: 0, max_window_layers: 0 }), 'sliding_window', 0);
+    rejects(tinyConfig('qwen2', { use_sliding_window: true, max_window_layers: -1 }), 'max_window_layers', -1);
     rejects(tinyConfig('gpt2', { activation_function: 'relu' }), 'activation_function', 'relu');
     rejects(tinyConfig('gpt2', { n_head: 5 }), 'n_head', 5);
     rejects(tinyConfig('gpt2', { tie_word_embeddings: 'yes' }), 'tie_word_embeddings', 'yes');
+  });
+
+  // transformers windows layers max_window_layers .. to the last sliding_window keys; the kernels
+  // have no window, so only configs where it never binds are taken (and parse as without it).
+  it("qwen2's use_sliding_window is taken where the window never binds", () => {
+    const base = { layers: 2, maxPositions: 256 };
+    const off = parseConfig(tinyConfig('qwen2', base)).config;
+    for (const raw of [
+      { sliding_window: 64, max_window_layers: 2 },    // no layer windowed
+      { sliding_window: 256, max_window_layers: 0 },   // the window covers every position
+      { sliding_window: null, max_window_layers: 0 },  // no window
+    ]) {
+      const on = parseConfig(tinyConfig('qwen2', { ...base, use_sliding_window: true, ...raw })).config;
+      expect({ ...on, hf: undefined }, JSON.stringify(raw)).toEqual({ ...off, hf: undefined });
+    }
+    expect(() => parseConfig(tinyConfig('qwen2', { ...base, use_sliding_window: true, sliding_window: 255, max_window_layers: 1 }))).toThrow(
+      /use_sliding_window = true .*layers 1 and on would see only the last 255 keys/,
+    );
+    // transformers' default max_window_layers (28) leaves this 2-layer model's layers unwindowed.
+    expect(() => parseConfig(tinyConfig('qwen2', { ...base, use_sliding_window: true, sliding_window: 16 }))).not.toThrow();
   });
 
   it("gpt2's scale_attn_by_inverse_layer_idx divides layer l's scores by l + 1 as well", () => {
