@@ -163,7 +163,8 @@ fn step4from(acc: vec4f, x: vec4f, b0: vec4f, b1: vec4f, b2: vec4f, b3: vec4f, f
   }
 }
 // The first component of the lane's queries that key j0 + r can see on a step, with `diag` when the
-// step is on the diagonal (i0 == j0).
+// step is on the diagonal (i0 == j0). The callers still apply the tile's mask (partialTile holds on
+// the diagonal), which sets the components left uncomputed to MASKED or zero.
 fn firstSeen(r: u32, diag: bool) -> u32 { return select(0u, r / SGW, diag); }
 
 // A key tile's rows against the lane's 4 queries: s[r] = k_{j0+r} . (the lane's queries), or v's rows
