@@ -11,7 +11,7 @@
 // Tq rows of a graph (P or 1), Tmax cache capacity (maxLength).
 import type { Runtime, Step } from '../gpu/runtime.ts';
 import { reshape, type Tensor } from '../gpu/tensor.ts';
-import { attentionScale, type ModelConfig } from '../models/config.ts';
+import { attentionScale, describePositions, usablePositions, type ModelConfig } from '../models/config.ts';
 import { gpt2Names } from '../models/gpt2/index.ts';
 import { llamaSpec } from '../models/llama/index.ts';
 import type { ParamStore } from '../models/params.ts';
@@ -79,9 +79,10 @@ export class GpuCausalLM implements CausalLM {
     readonly store: ParamStore,
     opts: GpuCausalLMOptions = {},
   ) {
-    const maxLength = opts.maxLength ?? Math.min(cfg.maxPositions, 2048);
-    if (!Number.isInteger(maxLength) || maxLength < 2 || maxLength > cfg.maxPositions) {
-      throw new Error(`GpuCausalLM: maxLength ${maxLength} must be an integer in 2 .. ${cfg.maxPositions} (the model's positions)`);
+    const limit = usablePositions(cfg);
+    const maxLength = opts.maxLength ?? Math.min(limit, 2048);
+    if (!Number.isInteger(maxLength) || maxLength < 2 || maxLength > limit) {
+      throw new Error(`GpuCausalLM: maxLength ${maxLength} must be an integer in 2 .. ${limit}: the model takes ${describePositions(cfg)}`);
     }
     const P = Math.min(opts.prefillChunk ?? 64, maxLength);
     if (!Number.isInteger(P) || P < 1) throw new Error(`GpuCausalLM: prefillChunk must be a positive integer, got ${opts.prefillChunk}`);

@@ -35,6 +35,12 @@ export interface ModelConfig {
   tieWordEmbeddings: boolean;
   /** GPT-2's scale_attn_by_inverse_layer_idx: layer l's scores are also divided by l + 1. */
   scaleAttnByLayer?: boolean;
+  /**
+   * Qwen2's use_sliding_window where it binds (size < maxPositions): layers `firstLayer` on see only
+   * the last `size` keys. The kernels have no window, and up to `size` tokens it changes nothing, so
+   * sequences stop there (usablePositions).
+   */
+  slidingWindow?: { size: number; firstLayer: number };
   bosTokenId?: number;
   eosTokenId?: number | number[];
   /** The config.json this came from, kept for export. */
@@ -44,6 +50,19 @@ export interface ModelConfig {
 /** The attention scale of layer `layer` (from 0): 1/sqrt(D), over layer + 1 with scaleAttnByLayer. */
 export function attentionScale(cfg: ModelConfig, layer: number): number {
   return 1 / Math.sqrt(cfg.headDim) / (cfg.scaleAttnByLayer ? layer + 1 : 1);
+}
+
+/** Longest sequence computed exactly: maxPositions, or a binding sliding window's size. */
+export function usablePositions(cfg: ModelConfig): number {
+  return cfg.slidingWindow?.size ?? cfg.maxPositions;
+}
+
+/** usablePositions in words, for errors: how many positions and, for a window, why. */
+export function describePositions(cfg: ModelConfig): string {
+  const w = cfg.slidingWindow;
+  return w
+    ? `${w.size} positions (layers ${w.firstLayer} and on attend to the last ${w.size} keys only, sliding_window, and sliding-window attention is not implemented)`
+    : `${cfg.maxPositions} positions`;
 }
 
 /** A config field the architecture cannot honour: names the field and the value. */

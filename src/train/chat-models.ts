@@ -34,10 +34,6 @@ export class ChatModels {
 
   constructor(private readonly o: ChatModelsOptions) {}
 
-  private get maxLength(): number {
-    return Math.min(this.o.config.maxPositions, 2048);
-  }
-
   /** Runs `fn` alone on the chosen model (built on first use). */
   with<T>(fn: (ctx: ChatContext) => Promise<T>, which: Which = 'current'): Promise<T> {
     const run = this.lock.then(async () => {
@@ -46,7 +42,7 @@ export class ChatModels {
       else {
         const store = this.o.store();
         if (!store) throw new Error('the trainer has no model (creation failed or it was destroyed)');
-        this.current ??= new GpuCausalLM(this.o.rt, this.o.config, store, { maxLength: this.maxLength });
+        this.current ??= new GpuCausalLM(this.o.rt, this.o.config, store);
         model = this.current;
       }
       return fn({ model, renderer: this.o.renderer, tokenizer: this.o.tokenizer });
@@ -64,7 +60,7 @@ export class ChatModels {
       try {
         store.load(weights);
         weights.clear();
-        return { store, model: new GpuCausalLM(this.o.rt, this.o.config, store, { maxLength: this.maxLength }) };
+        return { store, model: new GpuCausalLM(this.o.rt, this.o.config, store) };
       } catch (e) {
         store.destroy();
         throw e;

@@ -26,6 +26,7 @@ import type { Batch } from '../data/batch.ts';
 import type { TemplateMessage } from '../data/template.ts';
 import type { GenerateEvent, GenerateOptions, GenerateResult } from '../generate/index.ts';
 import type { Runtime } from '../gpu/runtime.ts';
+import { describePositions, usablePositions } from '../models/config.ts';
 import { exportHuggingFace, type ExportDtype } from '../models/export.ts';
 import { ParamLayout, ParamStore } from '../models/params.ts';
 import { warmupStepsFromRatio, type ScheduleConfig } from '../optim/schedule.ts';
@@ -212,7 +213,7 @@ export class Trainer {
       onProgress: (p) => this.emit({ type: 'status', state: 'loading', detail: `student: ${p.file} ${Math.round(100 * (p.overallFraction ?? 0))}%` }),
     });
     const { arch, config: cfg, tokenizer } = this.student;
-    if (c.train.seqLen > cfg.maxPositions) throw new RunConfigError('train.seqLen', `${c.train.seqLen} exceeds the student's ${cfg.maxPositions} positions`);
+    if (c.train.seqLen > usablePositions(cfg)) throw new RunConfigError('train.seqLen', `${c.train.seqLen} exceeds the student's ${describePositions(cfg)}`);
 
     this.setState('loading', 'data');
     this.data = await loadRunData(c, tokenizer, this.env.loadData);

@@ -277,12 +277,12 @@ export class Engine implements EngineApi {
     try {
       store.load(student.weights);
       student.weights.clear();
-      const maxLength = Math.min(student.config.maxPositions, 2048);
       // The run's own chat template, so the teacher is prompted as it was trained.
       const teacher = PupilTeacher.fromModel(
         { rt, config: student.config, store, tokenizer: student.tokenizer, destroy: () => store.destroy() },
-        { name: `pupil:${runId}`, template: meta.config.data.template, maxLength, owns: true },
+        { name: `pupil:${runId}`, template: meta.config.data.template, owns: true },
       );
+      const maxLength = teacher.maxLength;
       const info: TeacherInfo = {
         runId, name: `pupil:${runId}`,
         label: `${meta.name}: ${student.config.arch} C${student.config.hiddenSize} L${student.config.numLayers}${'hub' in meta.config.student ? ` from ${meta.config.student.hub}` : ''}`,

@@ -150,3 +150,18 @@ describe('GPU CausalLM: decoding with the KV cache equals decoding by full recom
   it('gpt2 (learned positions, LayerNorm, fused c_attn, Conv1D)', async () => compare('gpt2', tinyConfig('gpt2', base)));
   it('gpt2 with scale_attn_by_inverse_layer_idx', async () => compare('gpt2', tinyConfig('gpt2', { ...base, scale_attn_by_inverse_layer_idx: true })));
 });
+
+describe('GPU CausalLM: a binding sliding window', () => {
+  it('holds at most the window (the default) and names it when asked for more', async () => {
+    const rt = await getRuntime();
+    const hf = tinyConfig('qwen2', { vocab: 96, hidden: 32, layers: 2, heads: 4, kvHeads: 1, maxPositions: 64, use_sliding_window: true, sliding_window: 48, max_window_layers: 1 });
+    const { arch, config: cfg } = parseConfig(hf);
+    const store = new ParamStore(rt, new ParamLayout(arch.parameters(cfg)));
+    const gpu = new GpuCausalLM(rt, cfg, store);
+    expect(gpu.maxLength).toBe(48);
+    gpu.destroy();
+    expect(() => new GpuCausalLM(rt, cfg, store, { maxLength: 49 })).toThrow(/maxLength 49 must be an integer in 2 \.\. 48: the model takes 48 positions \(layers 1 and on attend to the last 48 keys only/);
+    store.destroy();
+    await expectNoGpuErrors(rt);
+  });
+});

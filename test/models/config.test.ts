@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { attentionScale, UnsupportedConfigError, type HFConfig } from '../../src/models/config.ts';
+import { attentionScale, describePositions, UnsupportedConfigError, usablePositions, type HFConfig } from '../../src/models/config.ts';
 import { initialize, tinyConfig } from '../../src/models/init.ts';
 import { ropeScalingInvFreq } from '../../src/models/llama/config.ts';
 import { architectures, parseConfig } from '../../src/models/registry.ts';
@@ -45,7 +45,6 @@ describe('config.json parsing', () => {
     rejects(tinyConfig('llama', { head_dim: 256 }), 'head_dim', 256);
     rejects(tinyConfig('llama', { vocab_size: 0 }), 'vocab_size', 0);
     rejects(tinyConfig('llama', { intermediate_size: 'big' }), 'intermediate_size', 'big');
-    rejects(tinyConfig('qwen2', { use_sliding_window: true, sliding_window: 64, max_window_layers: 1 }), 'use_sliding_window', true);
     rejects(tinyConfig('qwen2', { use_sliding_window: true, sliding_window: 0, max_window_layers: 0 }), 'sliding_window', 0);
     rejects(tinyConfig('qwen2', { use_sliding_window: true, max_window_layers: -1 }), 'max_window_layers', -1);
     rejects(tinyConfig('gpt2', { activation_function: 'relu' }), 'activation_function', 'relu');
@@ -53,9 +52,10 @@ describe('config.json parsing', () => {
     rejects(tinyConfig('gpt2', { tie_word_embeddings: 'yes' }), 'tie_word_embeddings', 'yes');
   });
 
-  // transformers windows layers max_window_layers .. to the last sliding_window keys; the kernels
-  // have no window, so only configs where it never binds are taken (and parse as without it).
-  it("qwen2's use_sliding_window is taken where the window never binds", () => {
+  // transformers windows layers max_window_layers .. to the last sliding_window keys. The kernels
+  // have no window: where it never binds the config parses as without it, and where it binds
+  // sequences stop at the window, up to which it changes nothing.
+  it("qwen2's use_sliding_window: no change where it never binds, sequences up to the window where it does", () => {
     const base = { layers: 2, maxPositions: 256 };
     const off = parseConfig(tinyConfig('qwen2', base)).config;
     for (const raw of [
@@ -66,9 +66,12 @@ describe('config.json parsing', () => {
       const on = parseConfig(tinyConfig('qwen2', { ...base, use_sliding_window: true, ...raw })).config;
       expect({ ...on, hf: undefined }, JSON.stringify(raw)).toEqual({ ...off, hf: undefined });
     }
-    expect(() => parseConfig(tinyConfig('qwen2', { ...base, use_sliding_window: true, sliding_window: 255, max_window_layers: 1 }))).toThrow(
-      /use_sliding_window = true .*layers 1 and on would see only the last 255 keys/,
-    );
+    expect(usablePositions(off)).toBe(256);
+    const windowed = parseConfig(tinyConfig('qwen2', { ...base, use_sliding_window: true, sliding_window: 255, max_window_layers: 1 })).config;
+    expect(windowed.slidingWindow).toEqual({ size: 255, firstLayer: 1 });
+    expect({ ...windowed, hf: undefined, slidingWindow: undefined }).toEqual({ ...off, hf: undefined });
+    expect(usablePositions(windowed)).toBe(255);
+    expect(describePositions(windowed)).toBe('255 positions (layers 1 and on attend to the last 255 keys only, sliding_window, and sliding-window attention is not implemented)');
     // transformers' default max_window_layers (28) leaves this 2-layer model's layers unwindowed.
     expect(() => parseConfig(tinyConfig('qwen2', { ...base, use_sliding_window: true, sliding_window: 16 }))).not.toThrow();
   });

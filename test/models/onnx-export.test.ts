@@ -134,6 +134,16 @@ describe('ONNX export runs in onnxruntime and matches our GPU forward', () => {
   it('gpt2 with scale_attn_by_inverse_layer_idx (a per-layer scale in each attention)', async () => {
     await parity(tinyConfig('gpt2', { ...base, scale_attn_by_inverse_layer_idx: true }));
   });
+
+  it('qwen2 with a binding sliding window: positions up to the window, refused from it on', async () => {
+    const { arch, config: cfg } = parseConfig(tinyConfig('qwen2', { ...base, kvHeads: 1, use_sliding_window: true, sliding_window: 8, max_window_layers: 0 }));
+    const files = exportOnnx({ config: cfg, weights: randomWeights(arch.parameters(cfg), 1) });
+    const session = await ort.InferenceSession.create(files.get('onnx/model.onnx')!);
+    const from = (p0: number) => session.run({ input_ids: i64([TOKENS]), attention_mask: i64([TOKENS.map(() => 1)]), position_ids: i64([TOKENS.map((_, i) => p0 + i)]), ...emptyPast(cfg, 1) });
+    expect((await from(2)).logits.dims).toEqual([1, TOKENS.length, cfg.vocabSize]); // positions 2 .. 7
+    await expect(from(3)).rejects.toThrow(/out of (data )?bounds/); // position 8
+    await session.release();
+  });
 });
 
 describe('bad input', () => {

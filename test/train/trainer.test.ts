@@ -4,6 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { loadTokenizer } from '../../src/data/tokenizer.ts';
 import { parseSafetensors } from '../../src/models/safetensors.ts';
+import { tinyConfig } from '../../src/models/init.ts';
+import { RunConfigError } from '../../src/train/config.ts';
 import { MemoryPlanError } from '../../src/train/memory.ts';
 import { Trainer } from '../../src/train/trainer.ts';
 import { expectNoGpuErrors } from '../helpers/gpu.ts';
@@ -115,5 +117,17 @@ describe('Trainer', () => {
     expect(e[0].message).toMatch(/does not fit this device.*budget/);
     expect(rec.of('step')).toHaveLength(0);
     expect(await env.storage.loadRun('too-big')).toBeUndefined();
+  });
+
+  it('trains a qwen2 with a binding sliding window up to the window, and refuses longer sequences naming it', async () => {
+    const env = await memoryEnv();
+    const student = { config: tinyConfig('qwen2', { vocab: 260, hidden: 32, layers: 1, heads: 2, kvHeads: 1, intermediate: 64, maxPositions: 128, use_sliding_window: true, sliding_window: 64, max_window_layers: 0 }) };
+    const err = await Trainer.create(env, tinyRun({ student, train: { seqLen: 65, maxSteps: 2 } })).catch((e) => e);
+    expect(err).toBeInstanceOf(RunConfigError);
+    expect(err.message).toMatch(/^train\.seqLen: 65 exceeds the student's 64 positions \(layers 0 and on attend to the last 64 keys only, sliding_window/);
+    const t = await Trainer.create(env, tinyRun({ student, train: { seqLen: 64, maxSteps: 2 } }));
+    const summary = await t.run();
+    expect(summary.steps).toBe(2);
+    t.destroy();
   });
 });

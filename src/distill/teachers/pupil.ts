@@ -6,7 +6,7 @@ import { resolveRenderer, type ChatRenderer, type TemplateChoice } from '../../d
 import type { TextTokenizer } from '../../data/tokenizer.ts';
 import { GpuCausalLM, Rng, type CausalLM, type FinishReason, type GenerateResult } from '../../generate/index.ts';
 import type { Runtime } from '../../gpu/runtime.ts';
-import type { ModelConfig } from '../../models/config.ts';
+import { usablePositions, type ModelConfig } from '../../models/config.ts';
 import type { ParamStore } from '../../models/params.ts';
 import { chat } from '../../train/evaluate.ts';
 import { tokenLogprobs, type Teacher, type TeacherMessage, type TeacherOptions, type TeacherReply, type TokenLogprobs } from '../teacher.ts';
@@ -83,12 +83,17 @@ export class PupilTeacher implements Teacher {
     this.dispose = init.dispose;
   }
 
+  /** Tokens of prompt and reply together that the model holds. */
+  get maxLength(): number {
+    return this.tap.maxLength;
+  }
+
   /**
    * A teacher over a loaded model (see src/cli/commands/chat.ts loadStudent): builds the KV-cache
    * model and the renderer; destroy() frees both, and the loaded model too when `owns` is set.
    */
   static fromModel(m: LoadedModel, o: { name: string; template?: TemplateChoice; maxLength?: number; defaultMaxTokens?: number; owns?: boolean }): PupilTeacher {
-    const lm = new GpuCausalLM(m.rt, m.config, m.store, { maxLength: o.maxLength === undefined ? undefined : Math.min(o.maxLength, m.config.maxPositions) });
+    const lm = new GpuCausalLM(m.rt, m.config, m.store, { maxLength: o.maxLength === undefined ? undefined : Math.min(o.maxLength, usablePositions(m.config)) });
     try {
       const renderer = resolveRenderer(o.template ?? 'auto', m.tokenizer);
       return new PupilTeacher({

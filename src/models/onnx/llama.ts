@@ -1,6 +1,6 @@
 // Llama and Qwen2 (llama with q/k/v biases) as an ONNX graph: RMSNorm, RoPE from float64 cos/sin
 // tables gathered by position_ids, grouped-query heads by Expand, SwiGLU MLP.
-import { attentionScale, type ModelConfig } from '../config.ts';
+import { attentionScale, usablePositions, type ModelConfig } from '../config.ts';
 import { ropeScalingInvFreq } from '../llama/config.ts';
 import { attend, attentionBias, get, heads, io, lmHead, param, present, transpose, type Weights } from './decoder.ts';
 import { GraphBuilder } from './graph.ts';
@@ -41,10 +41,11 @@ export function llamaGraph(cfg: ModelConfig, w: Weights): GraphBuilder {
   const { ids, mask, positions, past } = io(g, cfg);
   const embed = param(g, w, 'model.embed_tokens.weight', [V, C]);
 
-  // cos/sin (maxPositions, D) in float64 rounded once, as src/ops/rope's table: rotate-half
-  // repeats each frequency in both halves.
+  // cos/sin (usablePositions, D) in float64 rounded once, as src/ops/rope's table: rotate-half
+  // repeats each frequency in both halves. A binding sliding window ends the table at the window,
+  // so onnxruntime refuses the positions this graph (which has no window) would get wrong.
   const inv = ropeScalingInvFreq(cfg.hf, D, cfg.ropeTheta);
-  const Pmax = cfg.maxPositions;
+  const Pmax = usablePositions(cfg);
   const cosT = new Float32Array(Pmax * D);
   const sinT = new Float32Array(Pmax * D);
   for (let p = 0; p < Pmax; p++) {
